@@ -1,0 +1,436 @@
+// deno-lint-ignore-file no-console
+/**
+ * The `lsst-extendedness` command line: parses arguments, calls the module, maps errors to exit
+ * codes. The only place that prints or exits.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  type AlertSource,
+  CutoutProcessor,
+  type DatabaseStats,
+  IngestionPipeline,
+  type IngestionProgress,
+  type IngestionRunRecord,
+  MockSource,
+  REASSOCIATION_REASONS,
+  type ReassociationReason,
+  SQLiteStorage,
+  stringifyExact,
+  UsageError,
+} from "./mod.ts";
+import denoJson from "./deno.json" with { type: "json" };
+
+const USAGE =
+  `lsst-extendedness ${denoJson.version}: ingest Rubin (LSST) alerts into SQLite and track
+DIASource reassociations with solar-system objects.
+
+Usage: lsst-extendedness <command> [options]
+
+Commands:
+  ingest           Ingest alerts from a source
+  db-init          Create or migrate the database
+  db-stats         Rows per table, solar-system alerts, reassociations by reason, MJD range, size
+  runs             Recent ingestion runs
+  reassociations   Recent reassociation detections
+
+Common options:
+  --db PATH        SQLite database (env LSST_DB; default data/alerts.db)
+  --json           Machine-readable output on stdout
+  -h, --help       This help
+
+ingest options:
+  --source NAME    mock | file | kafka | antares (default mock)
+  --count N        mock: alerts to generate (default 1000)
+  --seed N         mock: random seed (default 42)
+  --path P         file: a file, directory or glob
+  --limit N        Stop after N records
+  --duration S     Stop after S seconds (the run still completes)
+  --batch-size N   Records per transaction (default 500)
+  --cutouts-dir D  Where FITS cutouts go (default data/cutouts)
+  --no-cutouts     Do not write cutout files
+  --quiet          No progress line and no summary
+
+runs / reassociations options:
+  --limit N        At most N rows (default 10 / 20)
+  --reason R       reassociations: only this reason (${REASSOCIATION_REASONS.join(", ")})
+  --run-id N       reassociations: only this run
+
+Exit codes: 0 done, 1 failed, 2 bad usage, 130 interrupted.`;
+
+const COMMON = {
+  db: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const OPTIONS = {
+  ingest: {
+    ...COMMON,
+    source: { type: "string" },
+    count: { type: "string" },
+    seed: { type: "string" },
+    path: { type: "string" },
+    limit: { type: "string" },
+    duration: { type: "string" },
+    "batch-size": { type: "string" },
+    "cutouts-dir": { type: "string" },
+    "no-cutouts": { type: "boolean" },
+    quiet: { type: "boolean" },
+  },
+  "db-init": COMMON,
+  "db-stats": COMMON,
+  runs: { ...COMMON, limit: { type: "string" } },
+  reassociations: {
+    ...COMMON,
+    limit: { type: "string" },
+    reason: { type: "string" },
+    "run-id": { type: "string" },
+  },
+} as const;
+
+type Command = keyof typeof OPTIONS;
+type Flags = Record<string, string | boolean | undefined>;
+
+const PLANNED_SOURCES = ["file", "kafka", "antares"];
+
+/**
+ * Run the command line.
+ *
+ * @param args Arguments after the program name.
+ * @returns The process exit code.
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * await main(["db-stats", "--db", ":memory:", "--json"]);
+ * ```
+ */
+export async function main(args: readonly string[]): Promise<number> {
+  try {
+    const [command, ...rest] = args;
+    if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    }
+    if (command === "--version" || command === "version") {
+      console.log(denoJson.version);
+      return 0;
+    }
+    if (!Object.hasOwn(OPTIONS, command)) {
+      throw new UsageError(
+        `Unknown command "${command}": expected ${Object.keys(OPTIONS).join(", ")}`,
+      );
+    }
+    const flags = _parse(command as Command, rest);
+    if (flags.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    switch (command as Command) {
+      case "ingest":
+        return await _ingest(flags);
+      case "db-init":
+        return await _withStorage(flags, async (storage) => {
+          await storage.initialize();
+          _print(
+            flags,
+            { database: storage.location, initialized: true },
+            () => `Database "${storage.location}" is ready`,
+          );
+          return 0;
+        });
+      case "db-stats":
+        return await _withStorage(flags, async (storage) => {
+          await storage.initialize();
+          const stats = await storage.stats();
+          _print(flags, stats, () => _formatStats(stats));
+          return 0;
+        });
+      case "runs":
+        return await _withStorage(flags, async (storage) => {
+          await storage.initialize();
+          const runs = await storage.listRuns(_integer(flags, "limit", 10, 1));
+          _print(flags, runs, () => _formatRuns(runs));
+          return 0;
+        });
+      case "reassociations":
+        return await _withStorage(flags, async (storage) => {
+          await storage.initialize();
+          const reason = _reason(flags.reason);
+          const runId = flags["run-id"] === undefined ? undefined : _integer(flags, "run-id", 0, 1);
+          const rows = await storage.listReassociations({
+            limit: _integer(flags, "limit", 20, 1),
+            ...(reason === undefined ? {} : { reason }),
+            ...(runId === undefined ? {} : { runId }),
+          });
+          _print(flags, rows, () =>
+            rows.length === 0 ? "No reassociations" : _table(
+              [
+                "id",
+                "dia_source_id",
+                "reason",
+                "old_ss_object_id",
+                "new_ss_object_id",
+                "alert",
+                "run",
+              ],
+              rows.map((r) => [
+                r.id,
+                r.diaSourceId,
+                r.reason,
+                r.oldSsObjectId ?? "-",
+                r.newSsObjectId ?? "-",
+                r.alertDiaSourceId,
+                r.runId ?? "-",
+              ]),
+            ));
+          return 0;
+        });
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`error: ${error.message}\nRun "lsst-extendedness --help" for usage.`);
+      return error.exitCode;
+    }
+    console.error(`error: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+}
+
+function _parse(command: Command, args: string[]): Flags {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: OPTIONS[command],
+      strict: true,
+      allowPositionals: true,
+    });
+    if (positionals.length > 0) {
+      throw new UsageError(`Unexpected argument "${positionals[0]}" for "${command}"`);
+    }
+    return values as Flags;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`Invalid options for "${command}": ${(error as Error).message}`);
+  }
+}
+
+function _integer(flags: Flags, name: string, fallback: number, min: number): number {
+  const text = flags[name];
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (
+    typeof text !== "string" || !/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min
+  ) {
+    throw new UsageError(`Option --${name} needs an integer of at least ${min}: "${text}"`);
+  }
+  return value;
+}
+
+function _seconds(flags: Flags, name: string): number | undefined {
+  const text = flags[name];
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (typeof text !== "string" || text.trim() === "" || !Number.isFinite(value) || value <= 0) {
+    throw new UsageError(`Option --${name} needs a positive number of seconds: "${text}"`);
+  }
+  return value;
+}
+
+function _reason(text: string | boolean | undefined): ReassociationReason | undefined {
+  if (text === undefined) return undefined;
+  if (!REASSOCIATION_REASONS.includes(text as ReassociationReason)) {
+    throw new UsageError(
+      `Unknown reason "${text}": expected ${REASSOCIATION_REASONS.join(", ")}`,
+    );
+  }
+  return text as ReassociationReason;
+}
+
+function _databasePath(flags: Flags): string {
+  const path = flags.db ?? Deno.env.get("LSST_DB") ?? "data/alerts.db";
+  if (typeof path !== "string" || path === "") throw new UsageError("Option --db needs a path");
+  return path;
+}
+
+async function _withStorage(
+  flags: Flags,
+  work: (storage: SQLiteStorage) => Promise<number>,
+): Promise<number> {
+  await using storage = new SQLiteStorage(_databasePath(flags));
+  return await work(storage);
+}
+
+function _openSource(flags: Flags): AlertSource {
+  const name = flags.source ?? "mock";
+  if (name === "mock") {
+    return new MockSource({
+      count: _integer(flags, "count", 1000, 0),
+      seed: _integer(flags, "seed", 42, 0),
+      cutouts: !flags["no-cutouts"],
+    });
+  }
+  if (typeof name === "string" && PLANNED_SOURCES.includes(name)) {
+    throw new UsageError(`The ${name} source is not available in this version yet`);
+  }
+  throw new UsageError(`Unknown source "${name}": expected mock, file, kafka or antares`);
+}
+
+async function _ingest(flags: Flags): Promise<number> {
+  const limit = flags.limit === undefined ? undefined : _integer(flags, "limit", 0, 1);
+  const durationSeconds = _seconds(flags, "duration");
+  const batchSize = _integer(flags, "batch-size", 500, 1);
+  const cutoutsDir = flags["cutouts-dir"] ?? "data/cutouts";
+  if (typeof cutoutsDir !== "string" || cutoutsDir === "") {
+    throw new UsageError("Option --cutouts-dir needs a path");
+  }
+  await using source = _openSource(flags);
+  await using storage = new SQLiteStorage(_databasePath(flags));
+  const cutouts = flags["no-cutouts"] ? null : new CutoutProcessor({ outputDir: cutoutsDir });
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (signal: Deno.Signal) => () => {
+    interrupts++;
+    if (interrupts > 1) Deno.exit(130);
+    if (!flags.quiet) console.error(`\n${signal}: storing what was read, then stopping`);
+    controller.abort(signal);
+  };
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+    const handler = onSignal(signal);
+    try {
+      Deno.addSignalListener(signal, handler);
+    } catch {
+      // SIGTERM cannot be listened to on every platform.
+    }
+    return [signal, handler] as const;
+  });
+
+  const tty = !flags.quiet && !flags.json && Deno.stderr.isTerminal();
+  try {
+    const run = await new IngestionPipeline(source, storage, { batchSize, cutouts }).run({
+      signal: controller.signal,
+      ...(limit === undefined ? {} : { limit }),
+      ...(durationSeconds === undefined ? {} : { durationSeconds }),
+      ...(tty ? { onProgress: _progressLine } : {}),
+    });
+    if (tty) _clearProgressLine();
+    if (flags.json) console.log(stringifyExact(run, 2));
+    else if (!flags.quiet) console.log(_formatRun(run, storage.location));
+    return run.status === "interrupted" ? 130 : 0;
+  } finally {
+    for (const [signal, handler] of handlers) {
+      try {
+        Deno.removeSignalListener(signal, handler);
+      } catch {
+        // Never added.
+      }
+    }
+  }
+}
+
+const encoder = new TextEncoder();
+
+function _progressLine(p: IngestionProgress): void {
+  const line = `${_n(p.recordsRead)} read · ${_n(p.alertsIngested)} stored · ${
+    _n(Math.round(p.recordsPerSecond))
+  } alerts/s · ${_n(p.reassociationsDetected)} reassociations · ${
+    _n(p.alertsQuarantined)
+  } quarantined`;
+  Deno.stderr.writeSync(encoder.encode(`\r\x1b[2K${line}`));
+}
+
+function _clearProgressLine(): void {
+  Deno.stderr.writeSync(encoder.encode("\r\x1b[2K"));
+}
+
+function _print(flags: Flags, value: unknown, human: () => string): void {
+  console.log(flags.json ? stringifyExact(value, 2) : human());
+}
+
+function _n(value: number): string {
+  return value.toLocaleString("en-US");
+}
+
+function _formatRun(
+  run: IngestionRunRecord & {
+    recordsRead: number;
+    elapsedSeconds: number;
+    recordsPerSecond: number;
+  },
+  database: string,
+): string {
+  const lines = [
+    `Run ${run.runId} ${run.status}: ${_n(run.recordsRead)} records read, ${
+      _n(run.alertsIngested)
+    } alerts stored, ${_n(run.alertsSkipped)} already stored, ${
+      _n(run.alertsQuarantined)
+    } quarantined`,
+    `${_n(run.newSources)} new DIASources, ${_n(run.reassociationsDetected)} reassociations, ${
+      run.elapsedSeconds.toFixed(2)
+    } s (${_n(Math.round(run.recordsPerSecond))} records/s)`,
+    `Database: ${database}`,
+  ];
+  if (run.error !== null) lines.push(`Note: ${run.error}`);
+  return lines.join("\n");
+}
+
+function _formatStats(stats: DatabaseStats): string {
+  const lines = [`Database: ${stats.location}`];
+  if (stats.sizeBytes !== null) lines.push(`Size: ${(stats.sizeBytes / 1e6).toFixed(2)} MB`);
+  lines.push("Rows:");
+  for (const [table, rows] of Object.entries(stats.rows)) {
+    lines.push(`  ${table.padEnd(18)} ${_n(rows)}`);
+  }
+  lines.push(`Solar-system alerts: ${_n(stats.solarSystemAlerts)}`);
+  lines.push(`Alerts with reassociations: ${_n(stats.reassociationAlerts)}`);
+  lines.push("Reassociations by reason:");
+  for (const [reason, n] of Object.entries(stats.reassociationsByReason)) {
+    lines.push(`  ${reason.padEnd(20)} ${_n(n)}`);
+  }
+  lines.push(
+    stats.mjdRange === null
+      ? "MJD range: none"
+      : `MJD range (TAI): ${stats.mjdRange.min.toFixed(5)} – ${stats.mjdRange.max.toFixed(5)}`,
+  );
+  return lines.join("\n");
+}
+
+function _formatRuns(runs: IngestionRunRecord[]): string {
+  if (runs.length === 0) return "No runs";
+  return _table(
+    [
+      "run",
+      "source",
+      "status",
+      "started_at",
+      "alerts",
+      "skipped",
+      "new_sources",
+      "reassoc",
+      "quarantined",
+    ],
+    runs.map((r) => [
+      r.runId,
+      r.source,
+      r.status,
+      r.startedAt,
+      r.alertsIngested,
+      r.alertsSkipped,
+      r.newSources,
+      r.reassociationsDetected,
+      r.alertsQuarantined,
+    ]),
+  );
+}
+
+function _table(header: string[], rows: Array<Array<string | number | bigint>>): string {
+  const cells = [header, ...rows.map((row) => row.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((row) => row[i]?.length ?? 0)));
+  return cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd())
+    .join("\n");
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,351 @@
+/**
+ * Saves the FITS cutouts an alert carries as files, one folder per alert and night.
+ *
+ * @module
+ */
+
+import { resolve, sep } from "node:path";
+import { kill } from "node:process";
+import { gunzip } from "node:zlib";
+import type { AlertRecord } from "../pipeline/alert_record.ts";
+import { readFits } from "./fits_reader.ts";
+
+/** Which of an alert's three cutouts. */
+export type CutoutKind = "science" | "template" | "difference";
+
+/** Options of {@linkcode CutoutProcessor}. */
+export interface CutoutProcessorOptions {
+  /** Folder the cutouts go in; created when missing. */
+  outputDir: string;
+  /** How many cutouts are decoded and written at once, across all `process` calls. Default 16. */
+  concurrency?: number;
+  /** Largest FITS file accepted once a gzipped cutout is decompressed, in bytes. Default 64 MiB. */
+  maxFitsBytes?: number;
+}
+
+/** A cutout that was not saved, for the quarantine. */
+export interface CutoutProblem {
+  /** Which cutout. */
+  kind: CutoutKind;
+  /** Why it was not saved. */
+  error: string;
+  /** The bytes as the alert carried them (still gzipped if they were). */
+  bytes: Uint8Array;
+}
+
+/** What {@linkcode CutoutProcessor.process} did with one alert's cutouts. */
+export interface CutoutResult {
+  /** Absolute path of the saved science cutout, or `null` when absent or not saved. */
+  science: string | null;
+  /** Absolute path of the saved template cutout, or `null` when absent or not saved. */
+  template: string | null;
+  /** Absolute path of the saved difference cutout, or `null` when absent or not saved. */
+  difference: string | null;
+  /** Cutouts that were present but invalid, and so not saved. */
+  problems: CutoutProblem[];
+}
+
+const KINDS: readonly CutoutKind[] = ["science", "template", "difference"];
+const FIELDS = {
+  science: "cutoutScience",
+  template: "cutoutTemplate",
+  difference: "cutoutDifference",
+} as const satisfies Record<CutoutKind, keyof AlertRecord>;
+const MJD_UNIX_EPOCH = 40587;
+const DAY_MS = 86_400_000;
+// TAI - UTC since 2017-01-01; no leap second has been announced since.
+const TAI_MINUS_UTC_MS = 37_000;
+const STALE_AFTER_MS = 3_600_000;
+const PART = /^(\d+)-.*\.part$/;
+
+// Temp names are `<pid>-<token>-<n>.part`. The counter is module-wide so that two processors in
+// one process never pick the same name; the random token keeps apart processes that share an
+// output folder from different pid namespaces (containers) or a reused pid.
+const TEMP_TOKEN = crypto.randomUUID().slice(0, 8);
+let tempCounter = 0;
+
+/**
+ * Saves alert cutouts as `<outputDir>/<YYYY-MM-DD>/<diaSourceId>/<kind>.fits`, where the date is
+ * the UTC date of the alert's `midpointMjdTai`. Gzipped cutouts (ZTF) are decompressed first;
+ * cutouts that are not valid FITS are returned as problems and not written. Each file is written
+ * under `<outputDir>/.tmp/` and renamed into place, so a crash never leaves a partial `.fits`
+ * and a replay overwrites the same file with the same bytes.
+ *
+ * @example
+ * ```ts
+ * import { CutoutProcessor } from "./cutout_processor.ts";
+ * declare const alert: import("../pipeline/alert_record.ts").AlertRecord;
+ * const cutouts = new CutoutProcessor({ outputDir: "data/cutouts" });
+ * await cutouts.cleanStaleTempFiles();
+ * const { science, problems } = await cutouts.process(alert);
+ * ```
+ */
+export class CutoutProcessor {
+  #root: string;
+  #tempDir: string;
+  #maxFitsBytes: number;
+  #slots: _Semaphore;
+  #writing = 0;
+  #peakWriting = 0;
+
+  /**
+   * Create a processor. Nothing is written until the first cutout is saved.
+   *
+   * @param options Output folder and limits.
+   * @throws {RangeError} When `concurrency` or `maxFitsBytes` is not a positive integer.
+   */
+  constructor(options: CutoutProcessorOptions) {
+    const concurrency = options.concurrency ?? 16;
+    const maxFitsBytes = options.maxFitsBytes ?? 64 * 1024 * 1024;
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+      throw new RangeError(`Invalid cutout concurrency ${concurrency}: expected an integer >= 1`);
+    }
+    if (!Number.isSafeInteger(maxFitsBytes) || maxFitsBytes < 1) {
+      throw new RangeError(`Invalid maxFitsBytes ${maxFitsBytes}: expected an integer >= 1`);
+    }
+    this.#root = resolve(options.outputDir);
+    this.#tempDir = resolve(this.#root, ".tmp");
+    this.#maxFitsBytes = maxFitsBytes;
+    this.#slots = new _Semaphore(concurrency);
+  }
+
+  /**
+   * The most file writes that were in flight at once so far; never more than `concurrency`.
+   * Exposed for tests and run statistics.
+   *
+   * @returns The peak count.
+   * @example
+   * ```ts
+   * import { CutoutProcessor } from "./cutout_processor.ts";
+   * new CutoutProcessor({ outputDir: "data/cutouts" }).peakConcurrentWrites; // 0
+   * ```
+   */
+  get peakConcurrentWrites(): number {
+    return this.#peakWriting;
+  }
+
+  /**
+   * Where an alert's cutouts go, without writing anything.
+   *
+   * @param alert The alert; only `diaSourceId` and `midpointMjdTai` are used.
+   * @returns An absolute path per kind.
+   * @throws {RangeError} When the id is not a non-negative integer or the time is not a usable
+   * MJD.
+   * @example
+   * ```ts
+   * import { CutoutProcessor } from "./cutout_processor.ts";
+   * const cutouts = new CutoutProcessor({ outputDir: "/data/cutouts" });
+   * cutouts.cutoutPaths({ diaSourceId: 42n, midpointMjdTai: 60961.5 }).science;
+   * // "/data/cutouts/2025-10-13/42/science.fits"
+   * ```
+   */
+  cutoutPaths(
+    alert: Pick<AlertRecord, "diaSourceId" | "midpointMjdTai">,
+  ): Record<CutoutKind, string> {
+    const { diaSourceId, midpointMjdTai } = alert;
+    if (typeof diaSourceId !== "bigint" || diaSourceId < 0n) {
+      throw new RangeError(
+        `Cannot place cutouts: diaSourceId "${diaSourceId}" is not a non-negative integer`,
+      );
+    }
+    const ms = (midpointMjdTai - MJD_UNIX_EPOCH) * DAY_MS - TAI_MINUS_UTC_MS;
+    const date = new Date(Number.isFinite(ms) ? ms : NaN);
+    const year = date.getUTCFullYear();
+    if (!(year >= 1 && year <= 9999)) {
+      throw new RangeError(
+        `Cannot place cutouts of DIASource ${diaSourceId}: midpointMjdTai "${midpointMjdTai}" is not a usable MJD`,
+      );
+    }
+    const folder = resolve(this.#root, date.toISOString().slice(0, 10), diaSourceId.toString());
+    if (!folder.startsWith(this.#root + sep)) {
+      throw new RangeError(`Cutout folder "${folder}" is outside "${this.#root}"`);
+    }
+    return {
+      science: resolve(folder, "science.fits"),
+      template: resolve(folder, "template.fits"),
+      difference: resolve(folder, "difference.fits"),
+    };
+  }
+
+  /**
+   * Save an alert's cutouts. Invalid ones are returned as problems; the others are still saved.
+   *
+   * @param alert The alert.
+   * @returns The saved paths and the problems.
+   * @throws {RangeError} When the alert cannot be placed (see {@linkcode cutoutPaths}).
+   * @throws {Deno.errors.PermissionDenied} Or any other file-system error: the disk, not the
+   * alert, is at fault, so the run should stop.
+   * @example
+   * ```ts
+   * import { CutoutProcessor } from "./cutout_processor.ts";
+   * declare const alert: import("../pipeline/alert_record.ts").AlertRecord;
+   * const result = await new CutoutProcessor({ outputDir: "data/cutouts" }).process(alert);
+   * result.problems.length; // 0 when every cutout the alert carries is valid FITS
+   * ```
+   */
+  async process(alert: AlertRecord): Promise<CutoutResult> {
+    const paths = this.cutoutPaths(alert);
+    const result: CutoutResult = { science: null, template: null, difference: null, problems: [] };
+    await Promise.all(KINDS.map(async (kind) => {
+      const bytes = alert[FIELDS[kind]];
+      if (bytes === null) return;
+      const error = await this.#slots.use(() => this.#save(bytes, paths[kind]));
+      if (error === null) result[kind] = paths[kind];
+      else result.problems.push({ kind, error, bytes });
+    }));
+    // Promise.all settles in completion order; keep problems in a stable order.
+    result.problems.sort((a, b) => KINDS.indexOf(a.kind) - KINDS.indexOf(b.kind));
+    return result;
+  }
+
+  /**
+   * Remove temp files left by writers that died: `.part` files whose process is gone, asked
+   * with `kill(pid, 0)`, and any older than an hour (a write takes milliseconds, so such a
+   * file's pid has been reused). Deno refuses `/proc` without `--allow-all` and signals without
+   * `--allow-run`; without that permission only the age rule applies.
+   *
+   * @returns How many files were removed.
+   * @example
+   * ```ts
+   * import { CutoutProcessor } from "./cutout_processor.ts";
+   * await new CutoutProcessor({ outputDir: "data/cutouts" }).cleanStaleTempFiles(); // 0
+   * ```
+   */
+  async cleanStaleTempFiles(): Promise<number> {
+    if (!(await _exists(this.#tempDir))) return 0;
+    let removed = 0;
+    for await (const entry of Deno.readDir(this.#tempDir)) {
+      const pid = Number(PART.exec(entry.name)?.[1]);
+      if (!entry.isFile || !Number.isSafeInteger(pid)) continue;
+      const path = resolve(this.#tempDir, entry.name);
+      const stale = _alive(pid) === false || (await _ageMs(path)) > STALE_AFTER_MS;
+      if (stale && await _removed(path)) removed++;
+    }
+    return removed;
+  }
+
+  // Returns the reason the bytes were not saved, or null once they are.
+  async #save(bytes: Uint8Array, path: string): Promise<string | null> {
+    let fits = bytes;
+    if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+      try {
+        fits = await _gunzip(bytes, this.#maxFitsBytes);
+      } catch (error) {
+        return (error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE"
+          ? `Cannot decompress cutout: it is larger than ${this.#maxFitsBytes} bytes once decompressed`
+          : `Cannot decompress cutout: ${(error as Error).message}`;
+      }
+    }
+    try {
+      readFits(fits);
+    } catch (error) {
+      if (error instanceof RangeError) return error.message;
+      throw error;
+    }
+    this.#writing++;
+    this.#peakWriting = Math.max(this.#peakWriting, this.#writing);
+    try {
+      await this.#writeAtomically(path, fits);
+    } finally {
+      this.#writing--;
+    }
+    return null;
+  }
+
+  async #writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
+    const temp = resolve(this.#tempDir, `${Deno.pid}-${TEMP_TOKEN}-${++tempCounter}.part`);
+    // Folders usually exist already: try first and create them only when missing.
+    await _retryInFolder(this.#tempDir, () => Deno.writeFile(temp, bytes));
+    try {
+      await _retryInFolder(resolve(path, ".."), () => Deno.rename(temp, path));
+    } catch (error) {
+      await Deno.remove(temp).catch(() => {});
+      throw error;
+    }
+  }
+}
+
+// A counting semaphore: callers beyond the limit wait in FIFO order.
+class _Semaphore {
+  #free: number;
+  #waiting: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  async use<T>(task: () => Promise<T>): Promise<T> {
+    if (this.#free > 0) this.#free--;
+    else await new Promise<void>((wake) => this.#waiting.push(wake));
+    try {
+      return await task();
+    } finally {
+      // Hand the slot straight to the next waiter so a newcomer cannot jump the queue.
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#free++;
+    }
+  }
+}
+
+function _gunzip(bytes: Uint8Array, maxOutputLength: number): Promise<Uint8Array> {
+  return new Promise((done, fail) =>
+    gunzip(bytes, { maxOutputLength }, (error, out) => error ? fail(error) : done(out))
+  );
+}
+
+async function _retryInFolder(folder: string, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    await Deno.mkdir(folder, { recursive: true });
+    await write();
+  }
+}
+
+async function _ageMs(path: string): Promise<number> {
+  try {
+    const { mtime } = await Deno.stat(path);
+    return mtime === null ? 0 : Date.now() - mtime.getTime();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return 0;
+    throw error;
+  }
+}
+
+// False when another cleaner removed the file first.
+async function _removed(path: string): Promise<boolean> {
+  try {
+    await Deno.remove(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+// Null when this runtime may not ask (no --allow-run) or cannot (no such signal on Windows).
+// The permission is queried first so that a terminal session is never prompted for it.
+function _alive(pid: number): boolean | null {
+  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return null;
+  try {
+    kill(pid, 0);
+    return true;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === "ESRCH") return false;
+    // EPERM: alive, but owned by another user.
+    return code === "EPERM" ? true : null;
+  }
+}
+
+async function _exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,9 @@
+/**
+ * FITS cutouts: a minimal reader and writer, and the processor that saves alert cutouts.
+ *
+ * @module
+ */
+
+export * from "./cutout_processor.ts";
+export * from "./fits_reader.ts";
+export * from "./fits_writer.ts";

@@ -1,0 +1,326 @@
+/**
+ * The ingestion loop: pull records from a source, write cutouts, then store each batch with its
+ * cursors in one transaction, and only then acknowledge upstream.
+ *
+ * @module
+ */
+
+import type { DecodedAlert, SourceCursor, SourcedAlert } from "../sources/alert_source.ts";
+import type { AlertSource } from "../sources/alert_source.ts";
+import type {
+  BatchOutcome,
+  CutoutPaths,
+  IngestionRunRecord,
+  QuarantineEntry,
+  RunStatus,
+  Storage,
+  StoredAlert,
+} from "../storage/storage.ts";
+import type { CutoutProcessor } from "../cutouts/cutout_processor.ts";
+import { setImmediate } from "node:timers";
+import { StorageError } from "./errors.ts";
+
+/** Options of {@linkcode IngestionPipeline}. */
+export interface IngestionPipelineOptions {
+  /** Records per transaction. Default 500. */
+  batchSize?: number;
+  /** Writes each alert's cutouts; `null` stores no cutout files. Default `null`. */
+  cutouts?: CutoutProcessor | null;
+}
+
+/** Running totals, reported after every batch. */
+export interface IngestionProgress {
+  /** The run. */
+  runId: number;
+  /** Records read from the source (alerts and rejected records). */
+  recordsRead: number;
+  /** New alerts stored. */
+  alertsIngested: number;
+  /** Alerts skipped because they were already stored. */
+  alertsSkipped: number;
+  /** DIASources seen for the first time. */
+  newSources: number;
+  /** Reassociations detected. */
+  reassociationsDetected: number;
+  /** Records and cutouts quarantined. */
+  alertsQuarantined: number;
+  /** Seconds since the run started. */
+  elapsedSeconds: number;
+  /** Records read per second so far. */
+  recordsPerSecond: number;
+}
+
+/** Options of {@linkcode IngestionPipeline.run}. */
+export interface RunOptions {
+  /** Stop after this many records. Default: until the source ends. */
+  limit?: number;
+  /** Stop after this many seconds; the run still counts as `completed`. Default: no limit. */
+  durationSeconds?: number;
+  /** Abort the run: the records already read are stored and the run is `interrupted`. */
+  signal?: AbortSignal;
+  /** Called after every stored batch. */
+  onProgress?: (progress: IngestionProgress) => void;
+}
+
+/** The result of a run: its `ingestion_runs` row plus read counts and rate. */
+export interface IngestionRun extends IngestionRunRecord {
+  /** Records read from the source. */
+  recordsRead: number;
+  /** Seconds the run took. */
+  elapsedSeconds: number;
+  /** Records read per second. */
+  recordsPerSecond: number;
+}
+
+const NO_CUTOUTS: CutoutPaths = { science: null, template: null, difference: null };
+
+/**
+ * Moves alerts from a source into storage, batch by batch.
+ *
+ * @example
+ * ```ts
+ * import { IngestionPipeline } from "./ingestion_pipeline.ts";
+ * import { MockSource } from "../sources/mock_source.ts";
+ * import { SQLiteStorage } from "../storage/sqlite_storage.ts";
+ *
+ * await using storage = new SQLiteStorage(":memory:");
+ * await using source = new MockSource({ count: 100, cutouts: false });
+ * const run = await new IngestionPipeline(source, storage).run();
+ * run.alertsIngested; // 100
+ * ```
+ */
+export class IngestionPipeline {
+  #source: AlertSource;
+  #storage: Storage;
+  #batchSize: number;
+  #cutouts: CutoutProcessor | null;
+
+  /**
+   * Connect a source to a storage.
+   *
+   * @param source Where alerts come from.
+   * @param storage Where they go.
+   * @param options Batch size and cutout writer.
+   */
+  constructor(source: AlertSource, storage: Storage, options: IngestionPipelineOptions = {}) {
+    this.#source = source;
+    this.#storage = storage;
+    this.#batchSize = options.batchSize ?? 500;
+    this.#cutouts = options.cutouts ?? null;
+    if (!Number.isInteger(this.#batchSize) || this.#batchSize < 1) {
+      throw new RangeError(`Batch size must be a positive integer: ${this.#batchSize}`);
+    }
+  }
+
+  /**
+   * Run until the source ends, the limit or duration is reached, or the signal aborts.
+   *
+   * A failure of the source or the storage is recorded in the run as `failed` and rethrown.
+   *
+   * @param options Limit, duration, signal and progress callback.
+   * @returns The finished run.
+   */
+  async run(options: RunOptions = {}): Promise<IngestionRun> {
+    const storage = this.#storage;
+    const source = this.#source;
+    await storage.initialize();
+    const runId = await storage.beginRun(source.name, {
+      ...source.params,
+      ...(options.limit === undefined ? {} : { limit: options.limit }),
+      ...(options.durationSeconds === undefined
+        ? {}
+        : { durationSeconds: options.durationSeconds }),
+      batchSize: this.#batchSize,
+      cutouts: this.#cutouts !== null,
+    });
+    const started = performance.now();
+    const totals = {
+      recordsRead: 0,
+      alertsIngested: 0,
+      alertsSkipped: 0,
+      newSources: 0,
+      reassociationsDetected: 0,
+      alertsQuarantined: 0,
+    };
+    const progress = (): IngestionProgress => {
+      const elapsedSeconds = (performance.now() - started) / 1000;
+      return {
+        runId,
+        ...totals,
+        elapsedSeconds,
+        recordsPerSecond: elapsedSeconds > 0 ? totals.recordsRead / elapsedSeconds : 0,
+      };
+    };
+
+    // The duration ends the run normally; only the caller's signal makes it "interrupted".
+    const timeUp = new AbortController();
+    const timer = options.durationSeconds === undefined
+      ? undefined
+      : setTimeout(() => timeUp.abort(), options.durationSeconds * 1000);
+    const signal = options.signal === undefined
+      ? timeUp.signal
+      : AbortSignal.any([timeUp.signal, options.signal]);
+
+    let failure: unknown = null;
+    let batch: SourcedAlert[] = [];
+    const flush = async (): Promise<void> => {
+      const items = batch;
+      batch = [];
+      if (items.length === 0) return;
+      const outcome = await this.#store(runId, items);
+      totals.alertsIngested += outcome.alertsIngested;
+      totals.alertsSkipped += outcome.alertsSkipped;
+      totals.newSources += outcome.newSources;
+      totals.reassociationsDetected += outcome.reassociationsDetected;
+      totals.alertsQuarantined += outcome.alertsQuarantined;
+      options.onProgress?.(progress());
+      // A source that never waits on I/O (the mock) and synchronous SQLite would otherwise run
+      // the whole stream in microtasks, starving timers (--duration) and signal handlers.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    };
+
+    try {
+      await this.#cutouts?.cleanStaleTempFiles();
+      const records = source.alerts({
+        signal,
+        resumeFrom: await storage.loadCursors(source.name),
+        ...(options.limit === undefined ? {} : { limit: options.limit }),
+      });
+      for await (const item of records) {
+        totals.recordsRead++;
+        batch.push(item);
+        if (batch.length >= this.#batchSize) await flush();
+      }
+      await flush();
+    } catch (error) {
+      failure = error;
+      // Records read before a source failed are complete: keep them.
+      if (!(error instanceof StorageError)) {
+        try {
+          await flush();
+        } catch {
+          // The original failure is what the caller must see.
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+
+    const aborted = options.signal?.aborted === true;
+    if (failure !== null && aborted && _isAbort(failure)) failure = null;
+    const status: RunStatus = failure !== null ? "failed" : aborted ? "interrupted" : "completed";
+    const reason = failure !== null
+      ? _message(failure)
+      : aborted
+      ? `aborted: ${_message(options.signal?.reason ?? "signal")}`
+      : null;
+    const record = await storage.finishRun(runId, status, reason);
+    if (failure !== null) throw failure;
+    const { elapsedSeconds, recordsPerSecond } = progress();
+    return { ...record, recordsRead: totals.recordsRead, elapsedSeconds, recordsPerSecond };
+  }
+
+  async #store(runId: number, items: SourcedAlert[]): Promise<BatchOutcome> {
+    const source = this.#source;
+    const quarantine: QuarantineEntry[] = [];
+    const cursors = new Map<string, SourceCursor>();
+    const decoded: DecodedAlert[] = [];
+    for (const item of items) {
+      cursors.set(item.cursor.stream, item.cursor);
+      if (item.kind === "alert") {
+        decoded.push(item);
+      } else {
+        quarantine.push({
+          source: source.name,
+          stream: item.cursor.stream,
+          position: item.cursor.position,
+          error: item.error.message,
+          raw: item.raw,
+        });
+      }
+    }
+
+    const alerts = await this.#writeCutouts(decoded, quarantine);
+    const outcome = await this.#storage.writeBatch(runId, {
+      source: source.name,
+      alerts,
+      quarantine,
+      cursors: [...cursors.values()],
+    });
+    await source.acknowledge?.([...cursors.values()]);
+    return outcome;
+  }
+
+  // Files first, rows second: a stored row never points at a file that was not written.
+  async #writeCutouts(
+    decoded: readonly DecodedAlert[],
+    quarantine: QuarantineEntry[],
+  ): Promise<StoredAlert[]> {
+    const processor = this.#cutouts;
+    if (processor === null) return decoded.map(({ alert }) => ({ alert, cutouts: NO_CUTOUTS }));
+    const known = await this.#storage.knownAlertIds(decoded.map((d) => d.alert.diaSourceId));
+    return await Promise.all(decoded.map(async ({ alert, cursor }): Promise<StoredAlert> => {
+      if (known.has(alert.diaSourceId)) return { alert, cutouts: NO_CUTOUTS };
+      const result = await processor.process(alert);
+      for (const problem of result.problems) {
+        quarantine.push({
+          source: `${this.#source.name}:cutout`,
+          stream: cursor.stream,
+          position: cursor.position,
+          error:
+            `Cutout "${problem.kind}" of alert ${alert.diaSourceId} is not stored: ${problem.error}`,
+          raw: problem.bytes,
+        });
+      }
+      return {
+        alert,
+        cutouts: {
+          science: result.science,
+          template: result.template,
+          difference: result.difference,
+        },
+      };
+    }));
+  }
+}
+
+/** Options of {@linkcode ingest}: the pipeline's and the run's together. */
+export type IngestOptions = IngestionPipelineOptions & RunOptions;
+
+/**
+ * Ingest a source into storage in one call.
+ *
+ * @param source Where alerts come from.
+ * @param storage Where they go.
+ * @param options Batch size, cutouts, limit, duration, signal, progress.
+ * @returns The finished run.
+ * @example
+ * ```ts
+ * import { ingest } from "./ingestion_pipeline.ts";
+ * import { MockSource } from "../sources/mock_source.ts";
+ * import { SQLiteStorage } from "../storage/sqlite_storage.ts";
+ *
+ * await using storage = new SQLiteStorage(":memory:");
+ * await using source = new MockSource({ count: 50, cutouts: false });
+ * (await ingest(source, storage, { batchSize: 10 })).status; // "completed"
+ * ```
+ */
+export function ingest(
+  source: AlertSource,
+  storage: Storage,
+  options: IngestOptions = {},
+): Promise<IngestionRun> {
+  const { batchSize, cutouts, ...run } = options;
+  return new IngestionPipeline(source, storage, {
+    ...(batchSize === undefined ? {} : { batchSize }),
+    ...(cutouts === undefined ? {} : { cutouts }),
+  }).run(run);
+}
+
+function _isAbort(error: unknown): boolean {
+  return error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError");
+}
+
+function _message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,228 @@
+import assert from "node:assert/strict";
+import { IngestionPipeline } from "./ingestion_pipeline.ts";
+import { AlertParseError, StorageError } from "./errors.ts";
+import { SQLiteStorage } from "../storage/sqlite_storage.ts";
+import type { BatchOutcome, BatchWrite, Storage } from "../storage/storage.ts";
+import type { AlertsOptions, AlertSource, SourcedAlert } from "../sources/alert_source.ts";
+import { makeAlert } from "../tests/_alert_factory.ts";
+
+const FIRST = 170_587_117_485_817_955n;
+
+/**
+ * A scripted in-memory source: the pipeline is the unit under test here, so the source only has
+ * to honour the contract (cursor, resume, limit, signal). Real sources are tested on their own.
+ */
+class ListSource implements AlertSource {
+  readonly name = "list";
+  readonly params = {};
+  pulled = 0;
+  disposed = 0;
+  #items: SourcedAlert[];
+  #onYield: (index: number) => void | Promise<void>;
+
+  constructor(
+    count: number,
+    options: { bad?: number[]; onYield?: (index: number) => void | Promise<void> } = {},
+  ) {
+    this.#onYield = options.onYield ?? (() => {});
+    this.#items = Array.from({ length: count }, (_, i): SourcedAlert => {
+      const cursor = { stream: "list.avro", position: String(i) };
+      if (options.bad?.includes(i)) {
+        return {
+          kind: "rejected",
+          error: new AlertParseError(`Cannot decode record ${i} in "list.avro": bad bytes`, cursor),
+          raw: new Uint8Array([0xde, 0xad, i]),
+          cursor,
+        };
+      }
+      const id = FIRST + BigInt(i);
+      const history = i > 0 ? [[id - 1n, i % 7 === 0 ? 555n : 0n] as const] : [];
+      return {
+        kind: "alert",
+        alert: makeAlert(id, { midpointMjdTai: 61000 + i / 100, history }),
+        cursor,
+      };
+    });
+  }
+
+  async *alerts(options: AlertsOptions = {}): AsyncGenerator<SourcedAlert> {
+    const after = Number(options.resumeFrom?.get("list.avro") ?? -1);
+    let yielded = 0;
+    for (let i = after + 1; i < this.#items.length; i++) {
+      if (options.signal?.aborted) return;
+      if (options.limit !== undefined && yielded >= options.limit) return;
+      this.pulled++;
+      yielded++;
+      await this.#onYield(i);
+      yield this.#items[i] as SourcedAlert;
+    }
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.disposed++;
+    return Promise.resolve();
+  }
+}
+
+/** Real SQLite storage whose writeBatch the test can intercept. */
+function interceptWrites(
+  inner: SQLiteStorage,
+  writeBatch: (runId: number, batch: BatchWrite) => Promise<BatchOutcome>,
+): Storage {
+  return {
+    location: inner.location,
+    initialize: () => inner.initialize(),
+    beginRun: (source, params) => inner.beginRun(source, params),
+    loadCursors: (source) => inner.loadCursors(source),
+    knownAlertIds: (ids) => inner.knownAlertIds(ids),
+    writeBatch,
+    finishRun: (runId, status, error) => inner.finishRun(runId, status, error),
+    listRuns: (limit) => inner.listRuns(limit),
+    listReassociations: (query) => inner.listReassociations(query),
+    stats: () => inner.stats(),
+    close: () => inner.close(),
+    [Symbol.asyncDispose]: () => inner.close(),
+  };
+}
+
+Deno.test("run() stores every alert with its cursor and completes", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  const source = new ListSource(95);
+  const progress: number[] = [];
+  const run = await new IngestionPipeline(source, storage, { batchSize: 20 }).run({
+    onProgress: (p) => progress.push(p.alertsIngested),
+  });
+  assert.equal(run.status, "completed");
+  assert.equal(run.recordsRead, 95);
+  assert.equal(run.alertsIngested, 95);
+  assert.equal(run.newSources, 95);
+  assert.deepEqual(progress, [20, 40, 60, 80, 95]);
+  assert.deepEqual(await storage.loadCursors("list"), new Map([["list.avro", "94"]]));
+  // Alert i shows DIASource i-1 linked to 555 whenever i is a multiple of 7 (7, 14 … 91).
+  assert.equal(run.reassociationsDetected, 13);
+});
+
+Deno.test("run() awaits each write before pulling more records (backpressure)", async () => {
+  await using inner = new SQLiteStorage(":memory:");
+  const source = new ListSource(100);
+  const pulledAtWrite: number[] = [];
+  const slow = interceptWrites(inner, async (runId, batch) => {
+    pulledAtWrite.push(source.pulled);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    return inner.writeBatch(runId, batch);
+  });
+  await new IngestionPipeline(source, slow, { batchSize: 25 }).run();
+  assert.deepEqual(pulledAtWrite, [25, 50, 75, 100]);
+});
+
+Deno.test("run() stops on abort without moving the cursor past unstored records, then resumes", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  const controller = new AbortController();
+  const source = new ListSource(100, {
+    onYield: (i) => {
+      if (i === 34) controller.abort("SIGINT");
+    },
+  });
+  const pipeline = new IngestionPipeline(source, storage, { batchSize: 10 });
+  const first = await pipeline.run({ signal: controller.signal });
+  assert.equal(first.status, "interrupted");
+  assert.match(first.error ?? "", /SIGINT/);
+  assert.equal(first.alertsIngested, 35);
+  assert.deepEqual(await storage.loadCursors("list"), new Map([["list.avro", "34"]]));
+  assert.equal((await storage.stats()).rows.alerts, 35);
+
+  const second = await pipeline.run();
+  assert.equal(second.status, "completed");
+  assert.equal(second.recordsRead, 65, "it resumed after the stored cursor");
+  assert.equal(second.alertsSkipped, 0);
+  assert.equal((await storage.stats()).rows.alerts, 100);
+  assert.deepEqual(await storage.loadCursors("list"), new Map([["list.avro", "99"]]));
+
+  // The same detections as one uninterrupted run.
+  await using whole = new SQLiteStorage(":memory:");
+  const reference = await new IngestionPipeline(new ListSource(100), whole).run();
+  assert.equal(
+    first.reassociationsDetected + second.reassociationsDetected,
+    reference.reassociationsDetected,
+  );
+});
+
+Deno.test("run() quarantines a bad record, counts it and keeps the good ones around it", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  const run = await new IngestionPipeline(new ListSource(10, { bad: [3, 4] }), storage, {
+    batchSize: 4,
+  }).run();
+  assert.equal(run.status, "completed");
+  assert.equal(run.alertsIngested, 8);
+  assert.equal(run.alertsQuarantined, 2);
+  const stats = await storage.stats();
+  assert.equal(stats.rows.alerts, 8);
+  assert.equal(stats.rows.quarantine, 2);
+  assert.deepEqual(await storage.loadCursors("list"), new Map([["list.avro", "9"]]));
+  const [runRow] = await storage.listRuns(1);
+  assert.equal(runRow?.alertsQuarantined, 2);
+});
+
+Deno.test("run() honours limit and duration", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  const limited = await new IngestionPipeline(new ListSource(100), storage, { batchSize: 7 }).run({
+    limit: 25,
+  });
+  assert.equal(limited.alertsIngested, 25);
+  assert.equal(limited.status, "completed");
+
+  await using other = new SQLiteStorage(":memory:");
+  const slow = new ListSource(1000, { onYield: () => new Promise((r) => setTimeout(r, 2)) });
+  const started = performance.now();
+  const timed = await new IngestionPipeline(slow, other, { batchSize: 10 }).run({
+    durationSeconds: 0.3,
+  });
+  const elapsed = performance.now() - started;
+  assert.equal(timed.status, "completed");
+  assert.ok(timed.alertsIngested > 0 && timed.alertsIngested < 1000);
+  assert.ok(elapsed < 2000, `stopped after ${elapsed} ms`);
+});
+
+Deno.test("run() lets the duration timer fire even when the source never waits", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  // ListSource without onYield resolves every record in a microtask, like the mock.
+  const run = await new IngestionPipeline(new ListSource(300_000), storage, { batchSize: 100 }).run(
+    {
+      durationSeconds: 0.2,
+    },
+  );
+  assert.equal(run.status, "completed");
+  assert.ok(run.recordsRead < 300_000, `read ${run.recordsRead} records`);
+});
+
+Deno.test("run() records a storage failure as failed and rethrows it", async () => {
+  await using inner = new SQLiteStorage(":memory:");
+  const broken = interceptWrites(
+    inner,
+    () => Promise.reject(new StorageError('Database "x" failed: disk I/O error')),
+  );
+  await assert.rejects(
+    () => new IngestionPipeline(new ListSource(5), broken).run(),
+    /disk I\/O error/,
+  );
+  const [run] = await inner.listRuns(1);
+  assert.equal(run?.status, "failed");
+  assert.match(run?.error ?? "", /disk I\/O error/);
+});
+
+Deno.test("run() records a source failure as failed, keeping the records read before it", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  const source = new ListSource(50, {
+    onYield: (i) => {
+      if (i === 12) throw new Error('Cannot read "list.avro": device gone');
+    },
+  });
+  await assert.rejects(
+    () => new IngestionPipeline(source, storage, { batchSize: 5 }).run(),
+    /device gone/,
+  );
+  const [run] = await storage.listRuns(1);
+  assert.equal(run?.status, "failed");
+  assert.equal(run?.alertsIngested, 12);
+  assert.deepEqual(await storage.loadCursors("list"), new Map([["list.avro", "11"]]));
+});

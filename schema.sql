@@ -1,0 +1,114 @@
+-- lsst-extendedness database schema (SQLite). Applied by SQLiteStorage.initialize(): every
+-- statement is idempotent; older databases are first brought up to date by the migrations in
+-- storage/sqlite_migrations.ts, and PRAGMA user_version records the schema version.
+-- Ids are 64-bit INTEGERs (DIASource ids exceed 2^53); times are MJD TAI (REAL) or ISO-8601 UTC
+-- text; "no association" is NULL.
+
+CREATE TABLE IF NOT EXISTS ingestion_runs (
+  run_id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+  source                  TEXT    NOT NULL,
+  params                  TEXT    NOT NULL DEFAULT '{}',  -- JSON, never holds secrets
+  started_at              TEXT    NOT NULL,
+  finished_at             TEXT,
+  status                  TEXT    NOT NULL DEFAULT 'running'
+                          CHECK (status IN ('running', 'completed', 'failed', 'interrupted')),
+  alerts_ingested         INTEGER NOT NULL DEFAULT 0,
+  alerts_skipped          INTEGER NOT NULL DEFAULT 0,     -- already stored (replays)
+  new_sources             INTEGER NOT NULL DEFAULT 0,
+  reassociations_detected INTEGER NOT NULL DEFAULT 0,
+  alerts_quarantined      INTEGER NOT NULL DEFAULT 0,
+  error                   TEXT,
+  pid                     INTEGER                         -- the ingesting process, for operators
+);
+CREATE INDEX IF NOT EXISTS ingestion_runs_started ON ingestion_runs (started_at);
+
+CREATE TABLE IF NOT EXISTS alerts (
+  dia_source_id        INTEGER PRIMARY KEY,                -- the triggering diaSource
+  alert_id             INTEGER NOT NULL,                   -- the packet's top-level id
+  dia_object_id        INTEGER,
+  ss_object_id         INTEGER,
+  ss_object_name       TEXT,
+  ra                   REAL    NOT NULL,
+  dec                  REAL    NOT NULL,
+  ra_err               REAL,
+  dec_err              REAL,
+  midpoint_mjd_tai     REAL    NOT NULL,
+  band                 TEXT,
+  psf_flux             REAL,
+  psf_flux_err         REAL,
+  snr                  REAL,
+  extendedness         REAL,
+  reliability          REAL,
+  visit                INTEGER,
+  detector             INTEGER,
+  observation_reason   TEXT,
+  target_name          TEXT,
+  schema_version       TEXT    NOT NULL,
+  source               TEXT    NOT NULL,
+  survey               TEXT    NOT NULL DEFAULT 'lsst',
+  is_reassociation     INTEGER NOT NULL DEFAULT 0,
+  reassociation_reason TEXT,
+  cutout_science       TEXT,
+  cutout_template      TEXT,
+  cutout_difference    TEXT,
+  run_id               INTEGER REFERENCES ingestion_runs (run_id),
+  ingested_at          TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_midpoint ON alerts (midpoint_mjd_tai);
+CREATE INDEX IF NOT EXISTS alerts_dia_object ON alerts (dia_object_id);
+CREATE INDEX IF NOT EXISTS alerts_ss_object ON alerts (ss_object_id) WHERE ss_object_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS alerts_reassociation ON alerts (reassociation_reason)
+  WHERE is_reassociation = 1;
+
+CREATE TABLE IF NOT EXISTS processed_sources (
+  dia_source_id                  INTEGER PRIMARY KEY,
+  dia_object_id                  INTEGER,
+  ss_object_id                   INTEGER,
+  ss_object_reassoc_time_mjd_tai REAL,
+  first_seen_mjd                 REAL    NOT NULL,
+  last_seen_mjd                  REAL    NOT NULL,
+  times_seen                     INTEGER NOT NULL,
+  first_run_id                   INTEGER,
+  last_run_id                    INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS reassociations (
+  id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+  dia_source_id       INTEGER NOT NULL,
+  reason              TEXT    NOT NULL CHECK (reason IN (
+                        'new_association', 'changed_association',
+                        'updated_timestamp', 'association_removed')),
+  old_ss_object_id    INTEGER,
+  new_ss_object_id    INTEGER,
+  old_reassoc_time    REAL,
+  new_reassoc_time    REAL,
+  alert_dia_source_id INTEGER NOT NULL,                    -- the alert it was found in
+  run_id              INTEGER REFERENCES ingestion_runs (run_id),
+  detected_at         TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reassociations_source ON reassociations (dia_source_id);
+CREATE INDEX IF NOT EXISTS reassociations_alert ON reassociations (alert_dia_source_id);
+
+-- Last stored position of each stream (file, Kafka partition), written in the same transaction
+-- as the rows it covers.
+CREATE TABLE IF NOT EXISTS source_cursors (
+  source     TEXT    NOT NULL,
+  stream     TEXT    NOT NULL,
+  position   TEXT    NOT NULL,
+  run_id     INTEGER,
+  updated_at TEXT    NOT NULL,
+  PRIMARY KEY (source, stream)
+);
+
+-- Records that could not be decoded or stored, with their raw bytes for replay.
+CREATE TABLE IF NOT EXISTS quarantine (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  source         TEXT    NOT NULL,
+  stream         TEXT    NOT NULL,
+  position       TEXT    NOT NULL,
+  error          TEXT    NOT NULL,
+  raw            BLOB,
+  run_id         INTEGER,
+  quarantined_at TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quarantine_run ON quarantine (run_id);

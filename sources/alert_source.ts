@@ -1,0 +1,83 @@
+/**
+ * The contract every source (mock, file, Kafka, ANTARES) fulfils so the pipeline can store
+ * progress and resume.
+ *
+ * @module
+ */
+
+import type { AlertRecord } from "../pipeline/alert_record.ts";
+import type { AlertParseError } from "../pipeline/errors.ts";
+
+/**
+ * Where a record sits in its source. A source is made of independent streams (a file, a Kafka
+ * partition); `position` orders records within one stream.
+ */
+export interface SourceCursor {
+  /** The stream: a file path, `topic/partition`, or the mock's seed key. */
+  stream: string;
+  /** Position of this record in the stream (record index or offset), as a decimal string. */
+  position: string;
+}
+
+/** A decoded alert and where it came from. */
+export interface DecodedAlert {
+  /** Discriminant. */
+  kind: "alert";
+  /** The alert. */
+  alert: AlertRecord;
+  /** Its position, stored with the batch that holds it. */
+  cursor: SourceCursor;
+}
+
+/** A record that could not be decoded; the pipeline quarantines it. */
+export interface RejectedRecord {
+  /** Discriminant. */
+  kind: "rejected";
+  /** What was wrong, naming the stream and position. */
+  error: AlertParseError;
+  /** The raw bytes, when there are any, kept for later replay. */
+  raw: Uint8Array | null;
+  /** Its position, stored with the batch so the record is not read again. */
+  cursor: SourceCursor;
+}
+
+/** What a source yields: a decoded alert or a rejected record, each with its cursor. */
+export type SourcedAlert = DecodedAlert | RejectedRecord;
+
+/** Options of {@linkcode AlertSource.alerts}. */
+export interface AlertsOptions {
+  /** Stop between records when aborted. Default: never. */
+  signal?: AbortSignal;
+  /** Stop after this many records. Default: no limit. */
+  limit?: number;
+  /**
+   * The last stored position of each stream (from `source_cursors`): the source resumes after
+   * it. Default: start from the beginning.
+   */
+  resumeFrom?: ReadonlyMap<string, string>;
+}
+
+/**
+ * A source of alerts. It pulls one record at a time, honours the signal between records and
+ * releases everything when the iteration ends or when it is disposed.
+ */
+export interface AlertSource extends AsyncDisposable {
+  /** Short name stored with each alert and run: `mock`, `file`, `kafka`, `antares`. */
+  readonly name: string;
+  /** What the run was asked to do, stored in `ingestion_runs.params`. Never holds secrets. */
+  readonly params: Readonly<Record<string, unknown>>;
+  /**
+   * Yield records in order.
+   *
+   * @param options Signal, limit and resume positions.
+   * @returns The records with their cursors.
+   */
+  alerts(options?: AlertsOptions): AsyncIterable<SourcedAlert>;
+  /**
+   * Called after a batch and its cursors are durably stored, so a broker may be told to move on
+   * (Kafka commit). Sources without an upstream to acknowledge omit it.
+   *
+   * @param cursors The newest stored cursor of each stream in the batch.
+   */
+  acknowledge?(cursors: readonly SourceCursor[]): Promise<void>;
+}

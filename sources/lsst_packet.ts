@@ -1,0 +1,288 @@
+/**
+ * Map a decoded Rubin (LSST) alert packet of any schema version 7.0–11.1 to an
+ * {@linkcode AlertRecord}. Every LSST source (file, Kafka, mock) goes through
+ * {@linkcode toAlertRecord}, so all of them agree on what an alert means.
+ *
+ * @module
+ */
+
+import {
+  type AlertRecord,
+  associationId,
+  type HistoryObservation,
+} from "../pipeline/alert_record.ts";
+
+/**
+ * An Avro `long` as decoded: a `bigint` when the decoder is set up for 64-bit ids (as it must
+ * be for real alerts), or a JS number when the value is a safe integer.
+ */
+export type AvroLong = bigint | number;
+
+/**
+ * The `diaSource` record fields {@linkcode toAlertRecord} reads, as an Avro decoder returns
+ * them. Fields missing from older schema versions may be absent; all other fields are kept
+ * but ignored.
+ */
+export interface LsstDiaSource {
+  /** Unique id of the DIASource. */
+  readonly diaSourceId: AvroLong;
+  /** Visit id (v7+). */
+  readonly visit?: AvroLong | null;
+  /** Detector number. */
+  readonly detector?: number | null;
+  /** The DIAObject; 0 or null on solar-system sources. */
+  readonly diaObjectId?: AvroLong | null;
+  /** The SSObject; 0 or null when none. */
+  readonly ssObjectId?: AvroLong | null;
+  /** Observation midpoint (MJD TAI). */
+  readonly midpointMjdTai: number;
+  /** Right ascension (deg). */
+  readonly ra: number;
+  /** Declination (deg). */
+  readonly dec: number;
+  /** Uncertainty of `ra`. */
+  readonly raErr?: number | null;
+  /** Uncertainty of `dec`. */
+  readonly decErr?: number | null;
+  /** Filter band. */
+  readonly band?: string | null;
+  /** PSF flux on the difference image (nJy). */
+  readonly psfFlux?: number | null;
+  /** Uncertainty of `psfFlux` (nJy). */
+  readonly psfFluxErr?: number | null;
+  /** Signal-to-noise ratio. */
+  readonly snr?: number | null;
+  /** 0 point-like … 1 extended; often NaN in real alerts. */
+  readonly extendedness?: number | null;
+  /** Real/bogus score. */
+  readonly reliability?: number | null;
+  /**
+   * APDB reassociation time (MJD TAI). Not in any official schema; inputs derived from APDB
+   * exports may carry it.
+   */
+  readonly ssObjectReassocTimeMjdTai?: number | null;
+  /** Every other field of the schema version. */
+  readonly [field: string]: unknown;
+}
+
+/**
+ * A decoded LSST alert packet (`lsst.vM_m.alert`), schema 7.0–11.1. Only the fields
+ * {@linkcode toAlertRecord} reads are typed; the rest (`diaObject`, `ssSource`,
+ * `mpc_orbits`, `MPCORB`, `ssObject`, `prvDiaForcedSources`…) pass through untouched.
+ */
+export interface LsstAlertPacket {
+  /** Top-level id of v8+ packets: the triggering DIASource. */
+  readonly diaSourceId?: AvroLong;
+  /** Top-level id of v7 packets. */
+  readonly alertId?: AvroLong;
+  /** Scheduler reason for the image (v8+). */
+  readonly observation_reason?: string | null;
+  /** Scheduler target (v8+). */
+  readonly target_name?: string | null;
+  /** The triggering DIASource. */
+  readonly diaSource: LsstDiaSource;
+  /** Earlier DIASources of the same DIAObject; null on first detections and SSO alerts. */
+  readonly prvDiaSources?: readonly LsstDiaSource[] | null;
+  /** Difference image cutout (FITS bytes). */
+  readonly cutoutDifference?: Uint8Array | null;
+  /** Science image cutout (FITS bytes). */
+  readonly cutoutScience?: Uint8Array | null;
+  /** Template image cutout (FITS bytes). */
+  readonly cutoutTemplate?: Uint8Array | null;
+  /** Every other field of the schema version. */
+  readonly [field: string]: unknown;
+}
+
+/** Options of {@linkcode toAlertRecord}. */
+export interface ToAlertRecordOptions {
+  /**
+   * Source name stored in {@linkcode AlertRecord.source} (`file`, `kafka`, `mock`). Default
+   * `"file"`, the most common producer of LSST packets; streaming sources pass their own.
+   */
+  source?: string;
+}
+
+/**
+ * Map one decoded LSST alert packet to an {@linkcode AlertRecord}.
+ *
+ * - Ids may be `bigint` or safe-integer numbers; a number beyond 2^53 has already lost
+ *   precision, so it is rejected rather than stored wrong.
+ * - Association ids 0 and null both become `null` ("none"), in the trigger and in history.
+ * - Optional floats that are NaN (real alerts carry NaN `extendedness`) become `null`: SQLite
+ *   stores NaN as NULL anyway, and `null` keeps "not measured" one value everywhere. Required
+ *   `ra`, `dec` and `midpointMjdTai` must be finite.
+ * - Cutouts are passed through without copying (a `Buffer` stays a `Buffer`).
+ * - Nothing is copied beyond the fields read: one small object per history entry.
+ *
+ * @param packet The packet, as an Avro decoder returns it (`long` as `bigint` preferred).
+ * @param schemaVersion The writer schema version, such as `"11.0"`; stored as given.
+ * @param options Source name.
+ * @returns The alert record, not yet tracked (`isReassociation` false, no detections).
+ * @throws {TypeError} When a required field is missing or has the wrong type; the message
+ * names the field and its value. Callers wrap it in an `AlertParseError` with the position.
+ * @example
+ * ```ts
+ * import { toAlertRecord } from "./lsst_packet.ts";
+ * const record = toAlertRecord({
+ *   diaSourceId: 170094456272322680n,
+ *   diaSource: {
+ *     diaSourceId: 170094456272322680n,
+ *     diaObjectId: 170028485706776685n,
+ *     ssObjectId: 0n,
+ *     midpointMjdTai: 61105.09,
+ *     ra: 63.35,
+ *     dec: -47.18,
+ *   },
+ *   prvDiaSources: null,
+ * }, "10.0", { source: "kafka" });
+ * record.ssObjectId; // null
+ * ```
+ */
+export function toAlertRecord(
+  packet: LsstAlertPacket,
+  schemaVersion: string,
+  options: ToAlertRecordOptions = {},
+): AlertRecord {
+  if (typeof packet !== "object" || packet === null) {
+    throw new TypeError(`Alert packet is not a record: ${_show(packet)}`);
+  }
+  const source = packet.diaSource;
+  if (typeof source !== "object" || source === null) {
+    throw _fieldError("diaSource", "a record", source);
+  }
+  // v8+ name the top-level id after the triggering DIASource; v7 calls it alertId.
+  const alertId = packet.diaSourceId !== undefined
+    ? _id(packet.diaSourceId, "diaSourceId")
+    : _id(packet.alertId, "alertId");
+
+  return {
+    diaSourceId: _id(source.diaSourceId, "diaSource.diaSourceId"),
+    alertId,
+    diaObjectId: associationId(_optionalId(source.diaObjectId, "diaSource.diaObjectId")),
+    ssObjectId: associationId(_optionalId(source.ssObjectId, "diaSource.ssObjectId")),
+    ssObjectName: null,
+    ssObjectReassocTimeMjdTai: _float(
+      source.ssObjectReassocTimeMjdTai,
+      "diaSource.ssObjectReassocTimeMjdTai",
+    ),
+    ra: _finite(source.ra, "diaSource.ra"),
+    dec: _finite(source.dec, "diaSource.dec"),
+    raErr: _float(source.raErr, "diaSource.raErr"),
+    decErr: _float(source.decErr, "diaSource.decErr"),
+    midpointMjdTai: _finite(source.midpointMjdTai, "diaSource.midpointMjdTai"),
+    band: _string(source.band, "diaSource.band"),
+    psfFlux: _float(source.psfFlux, "diaSource.psfFlux"),
+    psfFluxErr: _float(source.psfFluxErr, "diaSource.psfFluxErr"),
+    snr: _float(source.snr, "diaSource.snr"),
+    extendedness: _float(source.extendedness, "diaSource.extendedness"),
+    reliability: _float(source.reliability, "diaSource.reliability"),
+    visit: _optionalId(source.visit, "diaSource.visit"),
+    detector: _int(source.detector, "diaSource.detector"),
+    observationReason: _string(packet.observation_reason, "observation_reason"),
+    targetName: _string(packet.target_name, "target_name"),
+    schemaVersion,
+    source: options.source ?? "file",
+    survey: "lsst",
+    history: _history(packet.prvDiaSources),
+    cutoutScience: _bytes(packet.cutoutScience, "cutoutScience"),
+    cutoutTemplate: _bytes(packet.cutoutTemplate, "cutoutTemplate"),
+    cutoutDifference: _bytes(packet.cutoutDifference, "cutoutDifference"),
+    isReassociation: false,
+    reassociationReason: null,
+    reassociations: [],
+  };
+}
+
+// The history loop runs ~350 times for heavy alerts: fast paths are inlined and field names
+// with indices are only built when a value is wrong.
+function _history(entries: readonly LsstDiaSource[] | null | undefined): HistoryObservation[] {
+  if (entries === null || entries === undefined) return [];
+  if (!Array.isArray(entries)) throw _fieldError("prvDiaSources", "an array", entries);
+  const history: HistoryObservation[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    if (typeof entry !== "object" || entry === null) {
+      throw _fieldError(`prvDiaSources[${i}]`, "a record", entry);
+    }
+    const id = entry.diaSourceId;
+    const ss = entry.ssObjectId;
+    const midpoint = entry.midpointMjdTai;
+    const reassoc = entry.ssObjectReassocTimeMjdTai;
+    history[i] = {
+      diaSourceId: typeof id === "bigint" ? id : _id(id, `prvDiaSources[${i}].diaSourceId`),
+      ssObjectId: ss === null || ss === undefined || ss === 0n
+        ? null
+        : typeof ss === "bigint"
+        ? ss
+        : associationId(_optionalId(ss, `prvDiaSources[${i}].ssObjectId`)),
+      midpointMjdTai: typeof midpoint === "number" && Number.isFinite(midpoint)
+        ? midpoint
+        : _finite(midpoint, `prvDiaSources[${i}].midpointMjdTai`),
+      ssObjectReassocTimeMjdTai: reassoc === undefined || reassoc === null
+        ? null
+        : _float(reassoc, `prvDiaSources[${i}].ssObjectReassocTimeMjdTai`),
+    };
+  }
+  return history;
+}
+
+function _id(value: unknown, field: string): bigint {
+  if (typeof value === "bigint") return value;
+  if (typeof value === "number" && Number.isInteger(value)) {
+    if (Number.isSafeInteger(value)) return BigInt(value);
+    throw new TypeError(
+      `Alert packet field "${field}" is beyond 2^53 and lost precision (decode Avro long as ` +
+        `bigint): "${value}"`,
+    );
+  }
+  throw _fieldError(field, "an integer", value);
+}
+
+function _optionalId(value: unknown, field: string): bigint | null {
+  if (value === null || value === undefined) return null;
+  return _id(value, field);
+}
+
+function _finite(value: unknown, field: string): number {
+  if (typeof value === "number" && Number.isFinite(value)) return value;
+  throw _fieldError(field, "a finite number", value);
+}
+
+function _float(value: unknown, field: string): number | null {
+  if (typeof value === "number") return value === value ? value : null;
+  if (value === null || value === undefined) return null;
+  throw _fieldError(field, "a number", value);
+}
+
+function _int(value: unknown, field: string): number | null {
+  if (typeof value === "number" && Number.isInteger(value)) return value;
+  if (value === null || value === undefined) return null;
+  throw _fieldError(field, "an integer", value);
+}
+
+function _string(value: unknown, field: string): string | null {
+  if (typeof value === "string") return value;
+  if (value === null || value === undefined) return null;
+  throw _fieldError(field, "a string", value);
+}
+
+function _bytes(value: unknown, field: string): Uint8Array | null {
+  if (value instanceof Uint8Array) return value;
+  if (value === null || value === undefined) return null;
+  throw _fieldError(field, "bytes", value);
+}
+
+function _fieldError(field: string, expected: string, value: unknown): TypeError {
+  if (value === undefined) return new TypeError(`Alert packet field "${field}" is missing`);
+  return new TypeError(`Alert packet field "${field}" is not ${expected}: ${_show(value)}`);
+}
+
+function _show(value: unknown): string {
+  if (value === null) return `"null"`;
+  if (Array.isArray(value)) return "an array";
+  if (value instanceof Uint8Array) return "bytes";
+  if (typeof value === "object") return "a record";
+  if (typeof value === "function") return "a function";
+  const text = String(value);
+  return `"${text.length > 60 ? `${text.slice(0, 57)}...` : text}"`;
+}

@@ -1,0 +1,9 @@
+/**
+ * Where alerts go: the storage contract and its SQLite implementation.
+ *
+ * @module
+ */
+
+export * from "./storage.ts";
+export * from "./sqlite_storage.ts";
+export { SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";

@@ -1,0 +1,627 @@
+/**
+ * The embedded storage: one SQLite file through Deno's built-in `node:sqlite`.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { mkdirSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import schemaSql from "../schema.sql" with { type: "text" };
+import { REASSOCIATION_REASONS, type ReassociationReason } from "../pipeline/alert_record.ts";
+import { StorageError } from "../pipeline/errors.ts";
+import { stringifyExact } from "../pipeline/exact_json.ts";
+import { type SourceState, trackAlerts } from "../pipeline/reassociation_tracker.ts";
+import { RunLocks } from "./_run_locks.ts";
+import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";
+import type {
+  BatchOutcome,
+  BatchWrite,
+  DatabaseStats,
+  IngestionRunRecord,
+  ReassociationQuery,
+  ReassociationRecord,
+  RunStatus,
+  Storage,
+  StoredAlert,
+} from "./storage.ts";
+
+/** Options of {@linkcode SQLiteStorage}. */
+export interface SQLiteStorageOptions {
+  /** How long a write waits for another process's write lock, in ms. Default 10,000. */
+  busyTimeoutMs?: number;
+  /**
+   * How many DIASource states to keep in memory between batches. Bounded so memory stays flat
+   * over a night; a miss costs one indexed read. Default 100,000.
+   */
+  stateCacheSize?: number;
+  /** Open read-only (queries only). Default `false`. */
+  readOnly?: boolean;
+}
+
+type Row = Record<string, unknown>;
+
+const TABLES = [
+  "alerts",
+  "processed_sources",
+  "reassociations",
+  "ingestion_runs",
+  "source_cursors",
+  "quarantine",
+] as const;
+
+/**
+ * SQLite storage: WAL journal, a busy timeout, and every batch with its cursors in one
+ * `BEGIN IMMEDIATE` transaction.
+ *
+ * @example
+ * ```ts
+ * import { SQLiteStorage } from "./sqlite_storage.ts";
+ * await using storage = new SQLiteStorage(":memory:");
+ * await storage.initialize();
+ * (await storage.stats()).rows.alerts; // 0
+ * ```
+ */
+export class SQLiteStorage implements Storage {
+  /** The database path. */
+  readonly location: string;
+  #options: Required<SQLiteStorageOptions>;
+  #db: DatabaseSync | null = null;
+  #closed = false;
+  #statements = new Map<string, StatementSync>();
+  #states = new Map<bigint, SourceState>();
+  #dataVersion = -1;
+  #runLocks: RunLocks;
+
+  /**
+   * Describe a database; it is opened on first use.
+   *
+   * @param path Database file (its folder is created), or `:memory:`.
+   * @param options Timeouts and cache size.
+   */
+  constructor(path: string, options: SQLiteStorageOptions = {}) {
+    this.location = path;
+    this.#runLocks = new RunLocks(path);
+    this.#options = {
+      busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
+      stateCacheSize: options.stateCacheSize ?? 100_000,
+      readOnly: options.readOnly ?? false,
+    };
+  }
+
+  /** Create or migrate the schema; safe to call again and from several processes. */
+  initialize(): Promise<void> {
+    return _settle(() => this.#initialize());
+  }
+
+  #initialize(): void {
+    const db = this.#open();
+    const version = this.#userVersion();
+    if (version > SQLITE_SCHEMA_VERSION) {
+      throw new StorageError(
+        `Database "${this.location}" has schema version ${version}, newer than this program's ${SQLITE_SCHEMA_VERSION}: upgrade lsst-extendedness`,
+      );
+    }
+    if (version === SQLITE_SCHEMA_VERSION) return;
+    this.#transaction(() => {
+      const current = this.#userVersion();
+      if (current > 0) {
+        for (const migration of SQLITE_MIGRATIONS) {
+          if (migration.version > current) db.exec(migration.sql);
+        }
+      }
+      db.exec(schemaSql);
+      db.exec(`PRAGMA user_version = ${SQLITE_SCHEMA_VERSION}`);
+    });
+  }
+
+  /**
+   * Record the start of a run; runs left `running` by processes that no longer exist (their run
+   * lock is free) are marked `interrupted` first.
+   *
+   * @param source Source name.
+   * @param params What the run was asked to do (no secrets).
+   * @returns The run id.
+   */
+  beginRun(source: string, params: Readonly<Record<string, unknown>>): Promise<number> {
+    return _settle(() =>
+      this.#transaction(() => {
+        this.#markDeadRuns();
+        const row = this.#statement(
+          `INSERT INTO ingestion_runs (source, params, started_at, status, pid)
+         VALUES (?, ?, ?, 'running', ?) RETURNING run_id`,
+        ).get(source, stringifyExact(params), new Date().toISOString(), Deno.pid) as Row;
+        const runId = Number(row.run_id);
+        this.#runLocks.acquire(runId);
+        return runId;
+      })
+    );
+  }
+
+  /**
+   * Stored positions of a source's streams.
+   *
+   * @param source Source name.
+   * @returns Position by stream.
+   */
+  loadCursors(source: string): Promise<Map<string, string>> {
+    return _settle(() => {
+      const rows = this.#statement("SELECT stream, position FROM source_cursors WHERE source = ?")
+        .all(source) as Row[];
+      return new Map(rows.map((r) => [String(r.stream), String(r.position)]));
+    });
+  }
+
+  /**
+   * Which of these alerts are already stored.
+   *
+   * @param diaSourceIds Triggering DIASource ids.
+   * @returns The stored ones.
+   */
+  knownAlertIds(diaSourceIds: readonly bigint[]): Promise<Set<bigint>> {
+    return _settle(() => this.#selectKnown(diaSourceIds));
+  }
+
+  /**
+   * Track and store a batch with its cursors in one transaction. Alerts already stored are
+   * skipped, so a replay changes nothing.
+   *
+   * @param runId The run.
+   * @param batch Alerts, quarantine entries and cursors.
+   * @returns What changed.
+   */
+  writeBatch(runId: number, batch: BatchWrite): Promise<BatchOutcome> {
+    return _settle(() => {
+      const outcome = this.#transaction(() => this.#writeBatch(runId, batch));
+      this.#evictStates();
+      return outcome;
+    });
+  }
+
+  #writeBatch(runId: number, batch: BatchWrite): BatchOutcome {
+    // Another process may have written since our last batch: our cached states would be stale.
+    const dataVersion = Number(this.#pragma("data_version"));
+    if (dataVersion !== this.#dataVersion) {
+      this.#states.clear();
+      this.#dataVersion = dataVersion;
+    }
+
+    const known = this.#selectKnown(batch.alerts.map((s) => s.alert.diaSourceId));
+    const fresh: StoredAlert[] = [];
+    for (const stored of batch.alerts) {
+      const id = stored.alert.diaSourceId;
+      if (known.has(id)) continue;
+      known.add(id);
+      fresh.push(stored);
+    }
+    this.#loadStates(fresh);
+    const tracked = trackAlerts(fresh.map((s) => s.alert), this.#states, runId);
+    const now = new Date().toISOString();
+
+    const insertAlert = this.#statement(
+      `INSERT INTO alerts (dia_source_id, alert_id, dia_object_id, ss_object_id, ss_object_name,
+         ra, dec, ra_err, dec_err, midpoint_mjd_tai, band, psf_flux, psf_flux_err, snr,
+         extendedness, reliability, visit, detector, observation_reason, target_name,
+         schema_version, source, survey, is_reassociation, reassociation_reason,
+         cutout_science, cutout_template, cutout_difference, run_id, ingested_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+         ?, ?)`,
+    );
+    for (const { alert: a, cutouts } of fresh) {
+      insertAlert.run(
+        a.diaSourceId,
+        a.alertId,
+        a.diaObjectId,
+        a.ssObjectId,
+        a.ssObjectName,
+        a.ra,
+        a.dec,
+        a.raErr,
+        a.decErr,
+        a.midpointMjdTai,
+        a.band,
+        a.psfFlux,
+        a.psfFluxErr,
+        a.snr,
+        a.extendedness,
+        a.reliability,
+        a.visit,
+        a.detector,
+        a.observationReason,
+        a.targetName,
+        a.schemaVersion,
+        a.source,
+        a.survey,
+        a.isReassociation ? 1 : 0,
+        a.reassociationReason,
+        cutouts.science,
+        cutouts.template,
+        cutouts.difference,
+        runId,
+        now,
+      );
+    }
+
+    const upsertState = this.#statement(
+      `INSERT INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
+         ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
+         last_run_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (dia_source_id) DO UPDATE SET dia_object_id = excluded.dia_object_id,
+         ss_object_id = excluded.ss_object_id,
+         ss_object_reassoc_time_mjd_tai = excluded.ss_object_reassoc_time_mjd_tai,
+         first_seen_mjd = excluded.first_seen_mjd, last_seen_mjd = excluded.last_seen_mjd,
+         times_seen = excluded.times_seen, last_run_id = excluded.last_run_id`,
+    );
+    for (const s of tracked.changed) {
+      upsertState.run(
+        s.diaSourceId,
+        s.diaObjectId,
+        s.ssObjectId,
+        s.reassocTime,
+        s.firstSeenMjd,
+        s.lastSeenMjd,
+        s.timesSeen,
+        s.firstRunId,
+        s.lastRunId,
+      );
+    }
+
+    const insertDetection = this.#statement(
+      `INSERT INTO reassociations (dia_source_id, reason, old_ss_object_id, new_ss_object_id,
+         old_reassoc_time, new_reassoc_time, alert_dia_source_id, run_id, detected_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const d of tracked.detections) {
+      insertDetection.run(
+        d.diaSourceId,
+        d.reason,
+        d.oldSsObjectId,
+        d.newSsObjectId,
+        d.oldReassocTime,
+        d.newReassocTime,
+        d.alertDiaSourceId,
+        runId,
+        now,
+      );
+    }
+
+    const insertQuarantine = this.#statement(
+      `INSERT INTO quarantine (source, stream, position, error, raw, run_id, quarantined_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    for (const q of batch.quarantine) {
+      insertQuarantine.run(q.source, q.stream, q.position, q.error, q.raw, runId, now);
+    }
+
+    const upsertCursor = this.#statement(
+      `INSERT INTO source_cursors (source, stream, position, run_id, updated_at)
+       VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (source, stream) DO UPDATE SET position = excluded.position,
+         run_id = excluded.run_id, updated_at = excluded.updated_at`,
+    );
+    for (const c of batch.cursors) upsertCursor.run(batch.source, c.stream, c.position, runId, now);
+
+    const outcome: BatchOutcome = {
+      alertsIngested: fresh.length,
+      alertsSkipped: batch.alerts.length - fresh.length,
+      newSources: tracked.newSources,
+      reassociationsDetected: tracked.detections.length,
+      alertsQuarantined: batch.quarantine.length,
+    };
+    this.#statement(
+      `UPDATE ingestion_runs SET alerts_ingested = alerts_ingested + ?,
+         alerts_skipped = alerts_skipped + ?, new_sources = new_sources + ?,
+         reassociations_detected = reassociations_detected + ?,
+         alerts_quarantined = alerts_quarantined + ?
+       WHERE run_id = ?`,
+    ).run(
+      outcome.alertsIngested,
+      outcome.alertsSkipped,
+      outcome.newSources,
+      outcome.reassociationsDetected,
+      outcome.alertsQuarantined,
+      runId,
+    );
+    return outcome;
+  }
+
+  /**
+   * Record the end of a run.
+   *
+   * @param runId The run.
+   * @param status Final status.
+   * @param error Why it failed or stopped, if it did.
+   * @returns The final row.
+   */
+  finishRun(runId: number, status: RunStatus, error: string | null): Promise<IngestionRunRecord> {
+    return _settle(() => {
+      const row = this.#transaction(() =>
+        this.#statement(
+          `UPDATE ingestion_runs SET status = ?, error = ?, finished_at = ? WHERE run_id = ?
+           RETURNING *`,
+        ).get(status, error, new Date().toISOString(), runId) as Row | undefined
+      );
+      if (row === undefined) throw new StorageError(`Run ${runId} does not exist`);
+      this.#runLocks.release(runId);
+      return _runRecord(row);
+    });
+  }
+
+  /**
+   * Newest runs first.
+   *
+   * @param limit At most this many.
+   * @returns Runs.
+   */
+  listRuns(limit: number): Promise<IngestionRunRecord[]> {
+    return _settle(() =>
+      (this.#statement(
+        "SELECT * FROM ingestion_runs ORDER BY started_at DESC, run_id DESC LIMIT ?",
+      ).all(limit) as Row[]).map(_runRecord)
+    );
+  }
+
+  /**
+   * Newest detections first.
+   *
+   * @param query Filters.
+   * @returns Detections.
+   */
+  listReassociations(query: ReassociationQuery = {}): Promise<ReassociationRecord[]> {
+    return _settle(() =>
+      (this.#statement(
+        `SELECT * FROM reassociations
+         WHERE (?1 IS NULL OR reason = ?1) AND (?2 IS NULL OR run_id = ?2)
+         ORDER BY id DESC LIMIT ?3`,
+      ).all(query.reason ?? null, query.runId ?? null, query.limit ?? 100) as Row[]).map((r) => ({
+        id: Number(r.id),
+        diaSourceId: r.dia_source_id as bigint,
+        reason: r.reason as ReassociationReason,
+        oldSsObjectId: r.old_ss_object_id as bigint | null,
+        newSsObjectId: r.new_ss_object_id as bigint | null,
+        oldReassocTime: r.old_reassoc_time as number | null,
+        newReassocTime: r.new_reassoc_time as number | null,
+        alertDiaSourceId: r.alert_dia_source_id as bigint,
+        runId: r.run_id === null ? null : Number(r.run_id),
+        detectedAt: String(r.detected_at),
+      }))
+    );
+  }
+
+  /** Table sizes and summaries. */
+  stats(): Promise<DatabaseStats> {
+    return _settle(() => this.#stats());
+  }
+
+  #stats(): DatabaseStats {
+    const count = (sql: string): number => Number((this.#statement(sql).get() as Row).n);
+    const rows: Record<string, number> = {};
+    for (const table of TABLES) rows[table] = count(`SELECT COUNT(*) AS n FROM ${table}`);
+    const byReason = Object.fromEntries(REASSOCIATION_REASONS.map((r) => [r, 0])) as Record<
+      ReassociationReason,
+      number
+    >;
+    const reasonRows = this.#statement(
+      "SELECT reason, COUNT(*) AS n FROM reassociations GROUP BY reason",
+    ).all() as Row[];
+    for (const r of reasonRows) byReason[r.reason as ReassociationReason] = Number(r.n);
+    const range = this.#statement(
+      "SELECT MIN(midpoint_mjd_tai) AS lo, MAX(midpoint_mjd_tai) AS hi FROM alerts",
+    ).get() as Row;
+    return {
+      location: this.location,
+      rows,
+      solarSystemAlerts: count("SELECT COUNT(*) AS n FROM alerts WHERE dia_object_id IS NULL"),
+      reassociationAlerts: count("SELECT COUNT(*) AS n FROM alerts WHERE is_reassociation = 1"),
+      reassociationsByReason: byReason,
+      mjdRange: range.lo === null ? null : { min: range.lo as number, max: range.hi as number },
+      sizeBytes: this.#sizeOnDisk(),
+    };
+  }
+
+  /** Close the database. Safe to call twice. */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#runLocks.releaseAll();
+    this.#statements.clear();
+    this.#states.clear();
+    if (this.#db?.isOpen) this.#db.close();
+    this.#db = null;
+    return Promise.resolve();
+  }
+
+  /** Same as {@linkcode SQLiteStorage.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #open(): DatabaseSync {
+    if (this.#db !== null) return this.#db;
+    if (this.#closed) throw new StorageError(`Database "${this.location}" is closed`);
+    try {
+      if (this.location !== ":memory:" && !this.#options.readOnly) {
+        mkdirSync(dirname(this.location), { recursive: true });
+      }
+      const db = new DatabaseSync(this.location, {
+        readOnly: this.#options.readOnly,
+        timeout: this.#options.busyTimeoutMs,
+      });
+      if (!this.#options.readOnly) {
+        db.exec("PRAGMA journal_mode = WAL");
+        // FULL: a commit survives power loss before we tell Kafka to move on.
+        db.exec("PRAGMA synchronous = FULL");
+      }
+      db.exec("PRAGMA foreign_keys = ON");
+      this.#db = db;
+      return db;
+    } catch (error) {
+      throw new StorageError(`Cannot open database "${this.location}": ${_message(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement === undefined) {
+      statement = this.#open().prepare(sql);
+      statement.setReadBigInts(true);
+      this.#statements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #pragma(name: string): unknown {
+    const row = this.#open().prepare(`PRAGMA ${name}`).get() as Row;
+    return Object.values(row)[0];
+  }
+
+  #userVersion(): number {
+    return Number(this.#pragma("user_version"));
+  }
+
+  #transaction<T>(work: () => T): T {
+    const db = this.#open();
+    try {
+      db.exec("BEGIN IMMEDIATE");
+    } catch (error) {
+      throw _storageError(this.location, error, this.#options.busyTimeoutMs);
+    }
+    try {
+      const result = work();
+      db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      if (db.isTransaction) db.exec("ROLLBACK");
+      // Tracking mutates cached states in place: they are wrong after a rollback.
+      this.#states.clear();
+      throw error instanceof StorageError
+        ? error
+        : _storageError(this.location, error, this.#options.busyTimeoutMs);
+    }
+  }
+
+  #selectKnown(ids: readonly bigint[]): Set<bigint> {
+    if (ids.length === 0) return new Set();
+    const rows = this.#statement(
+      "SELECT dia_source_id FROM alerts WHERE dia_source_id IN (SELECT value FROM json_each(?))",
+    ).all(_jsonIds(ids)) as Row[];
+    return new Set(rows.map((r) => r.dia_source_id as bigint));
+  }
+
+  #loadStates(alerts: readonly StoredAlert[]): void {
+    const wanted = new Set<bigint>();
+    for (const { alert } of alerts) {
+      if (!this.#states.has(alert.diaSourceId)) wanted.add(alert.diaSourceId);
+      for (const entry of alert.history) {
+        if (!this.#states.has(entry.diaSourceId)) wanted.add(entry.diaSourceId);
+      }
+    }
+    if (wanted.size === 0) return;
+    const rows = this.#statement(
+      `SELECT * FROM processed_sources
+       WHERE dia_source_id IN (SELECT value FROM json_each(?))`,
+    ).all(_jsonIds([...wanted])) as Row[];
+    for (const r of rows) {
+      const id = r.dia_source_id as bigint;
+      this.#states.set(id, {
+        diaSourceId: id,
+        diaObjectId: r.dia_object_id as bigint | null,
+        ssObjectId: r.ss_object_id as bigint | null,
+        reassocTime: r.ss_object_reassoc_time_mjd_tai as number | null,
+        firstSeenMjd: r.first_seen_mjd as number,
+        lastSeenMjd: r.last_seen_mjd as number,
+        timesSeen: Number(r.times_seen),
+        firstRunId: Number(r.first_run_id),
+        lastRunId: Number(r.last_run_id),
+      });
+    }
+  }
+
+  #evictStates(): void {
+    const max = this.#options.stateCacheSize;
+    if (this.#states.size <= max) return;
+    // Maps iterate in insertion order: drop the oldest fifth so eviction is rare.
+    let excess = this.#states.size - Math.floor(max * 0.8);
+    for (const id of this.#states.keys()) {
+      if (excess-- <= 0) break;
+      this.#states.delete(id);
+    }
+  }
+
+  #markDeadRuns(): void {
+    const running = this.#statement(
+      "SELECT run_id FROM ingestion_runs WHERE status = 'running'",
+    ).all() as Row[];
+    const mark = this.#statement(
+      `UPDATE ingestion_runs SET status = 'interrupted', finished_at = ?,
+         error = 'the process ended without finishing the run' WHERE run_id = ?`,
+    );
+    for (const r of running) {
+      const runId = Number(r.run_id);
+      if (this.#runLocks.isAbandoned(runId)) mark.run(new Date().toISOString(), runId);
+    }
+  }
+
+  #sizeOnDisk(): number | null {
+    if (this.location === ":memory:") return null;
+    let total = 0;
+    for (const suffix of ["", "-wal"]) {
+      try {
+        total += statSync(this.location + suffix).size;
+      } catch {
+        // No WAL file at the moment: nothing to add.
+      }
+    }
+    return total;
+  }
+}
+
+// node:sqlite is synchronous; this keeps the async interface honest by turning throws into
+// rejections.
+function _settle<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function _jsonIds(ids: readonly bigint[]): string {
+  return `[${ids.join(",")}]`;
+}
+
+function _message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function _storageError(location: string, error: unknown, timeoutMs: number): StorageError {
+  const message = _message(error);
+  if (/database is (locked|busy)/i.test(message)) {
+    return new StorageError(
+      `Database "${location}" is busy: another process held its write lock for more than ${
+        timeoutMs / 1000
+      } s`,
+      { cause: error },
+    );
+  }
+  return new StorageError(`Database "${location}" failed: ${message}`, { cause: error });
+}
+
+function _runRecord(r: Row): IngestionRunRecord {
+  return {
+    runId: Number(r.run_id),
+    source: String(r.source),
+    params: JSON.parse(String(r.params)) as Record<string, unknown>,
+    startedAt: String(r.started_at),
+    finishedAt: r.finished_at === null ? null : String(r.finished_at),
+    status: r.status as RunStatus,
+    alertsIngested: Number(r.alerts_ingested),
+    alertsSkipped: Number(r.alerts_skipped),
+    newSources: Number(r.new_sources),
+    reassociationsDetected: Number(r.reassociations_detected),
+    alertsQuarantined: Number(r.alerts_quarantined),
+    error: r.error === null ? null : String(r.error),
+  };
+}

@@ -1,0 +1,317 @@
+import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { SQLiteStorage } from "./sqlite_storage.ts";
+import { SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";
+import { StorageError } from "../pipeline/errors.ts";
+import { makeAlert } from "../tests/_alert_factory.ts";
+import type { StoredAlert } from "./storage.ts";
+
+const NO_CUTOUTS = { science: null, template: null, difference: null };
+const BIG = 170_587_117_485_817_955n;
+const SS = 9_223_372_036_854_775_807n; // the largest signed 64-bit id
+
+function stored(...alerts: ReturnType<typeof makeAlert>[]): StoredAlert[] {
+  return alerts.map((alert) => ({ alert, cutouts: NO_CUTOUTS }));
+}
+
+async function withDatabase(work: (path: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "lsst-storage-" });
+  try {
+    await work(join(dir, "nested", "alerts.db"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function readOnly(path: string): DatabaseSync {
+  return new DatabaseSync(path, { readOnly: true });
+}
+
+Deno.test("initialize() creates the schema once and the seed's queries run as written", async () => {
+  await withDatabase(async (path) => {
+    await using storage = new SQLiteStorage(path);
+    await storage.initialize();
+    await storage.initialize();
+    const runId = await storage.beginRun("mock", { count: 3 });
+    await storage.finishRun(runId, "completed", null);
+
+    const db = readOnly(path);
+    try {
+      assert.equal(
+        (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version,
+        SQLITE_SCHEMA_VERSION,
+      );
+      assert.equal(
+        (db.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode,
+        "wal",
+      );
+      const runs = db.prepare("SELECT * FROM ingestion_runs ORDER BY started_at DESC LIMIT 10;")
+        .all();
+      assert.equal(runs.length, 1);
+      assert.equal(runs[0]?.status, "completed");
+      assert.deepEqual(JSON.parse(String(runs[0]?.params)), { count: 3 });
+      assert.equal(db.prepare("SELECT COUNT(*) FROM processed_sources;").get()?.["COUNT(*)"], 0);
+    } finally {
+      db.close();
+    }
+  });
+});
+
+Deno.test("initialize() refuses a database written by a newer schema version", async () => {
+  await withDatabase(async (path) => {
+    await new SQLiteStorage(path).initialize();
+    const db = new DatabaseSync(path);
+    db.exec(`PRAGMA user_version = ${SQLITE_SCHEMA_VERSION + 1}`);
+    db.close();
+    await using storage = new SQLiteStorage(path);
+    await assert.rejects(() => storage.initialize(), (error: Error) => {
+      assert.ok(error instanceof StorageError);
+      assert.match(error.message, /newer than this program's/);
+      return true;
+    });
+  });
+});
+
+Deno.test("writeBatch() stores 64-bit ids exactly in every table", async () => {
+  await withDatabase(async (path) => {
+    await using storage = new SQLiteStorage(path);
+    await storage.initialize();
+    const runId = await storage.beginRun("test", {});
+    await storage.writeBatch(runId, {
+      source: "test",
+      alerts: stored(
+        makeAlert(BIG, { diaObjectId: BIG + 1n, visit: BIG + 2n, midpointMjdTai: 61000.1 }),
+        makeAlert(BIG + 10n, { midpointMjdTai: 61001.1, history: [[BIG, SS]] }),
+      ),
+      quarantine: [],
+      cursors: [{ stream: "s", position: "1" }],
+    });
+    const db = readOnly(path);
+    try {
+      const alert = db.prepare("SELECT * FROM alerts WHERE dia_source_id = ?");
+      alert.setReadBigInts(true);
+      const row = alert.get(BIG);
+      assert.equal(row?.dia_source_id, BIG);
+      assert.equal(row?.dia_object_id, BIG + 1n);
+      assert.equal(row?.visit, BIG + 2n);
+      const source = db.prepare("SELECT * FROM processed_sources WHERE dia_source_id = ?");
+      source.setReadBigInts(true);
+      assert.equal(source.get(BIG)?.ss_object_id, SS);
+      // Exact as text too: nothing went through a double.
+      assert.deepEqual(
+        db.prepare("SELECT CAST(new_ss_object_id AS TEXT) AS t FROM reassociations").all()
+          .map((r) => r.t),
+        ["9223372036854775807"],
+      );
+    } finally {
+      db.close();
+    }
+    const [detection] = await storage.listReassociations();
+    assert.equal(detection?.diaSourceId, BIG);
+    assert.equal(detection?.newSsObjectId, SS);
+    assert.equal(detection?.alertDiaSourceId, BIG + 10n);
+  });
+});
+
+Deno.test("writeBatch() skips alerts already stored, so a replay detects nothing new", async () => {
+  await withDatabase(async (path) => {
+    await using storage = new SQLiteStorage(path);
+    await storage.initialize();
+    const batch = () => ({
+      source: "test",
+      alerts: stored(
+        makeAlert(BIG, { midpointMjdTai: 61000.1 }),
+        makeAlert(BIG + 1n, { midpointMjdTai: 61001.1, history: [[BIG, 77n]] }),
+      ),
+      quarantine: [],
+      cursors: [],
+    });
+    const first = await storage.writeBatch(await storage.beginRun("test", {}), batch());
+    assert.deepEqual(first, {
+      alertsIngested: 2,
+      alertsSkipped: 0,
+      newSources: 2,
+      reassociationsDetected: 1,
+      alertsQuarantined: 0,
+    });
+    const again = await storage.writeBatch(await storage.beginRun("test", {}), batch());
+    assert.deepEqual(again, {
+      alertsIngested: 0,
+      alertsSkipped: 2,
+      newSources: 0,
+      reassociationsDetected: 0,
+      alertsQuarantined: 0,
+    });
+    const stats = await storage.stats();
+    assert.equal(stats.rows.alerts, 2);
+    assert.equal(stats.rows.reassociations, 1);
+    const db = readOnly(path);
+    try {
+      assert.deepEqual(
+        db.prepare("SELECT times_seen FROM processed_sources ORDER BY dia_source_id").all().map((
+          r,
+        ) => r.times_seen),
+        [2, 1],
+      );
+    } finally {
+      db.close();
+    }
+  });
+});
+
+Deno.test("writeBatch() stores rows and cursors together or not at all", async () => {
+  await withDatabase(async (path) => {
+    await using storage = new SQLiteStorage(path);
+    await storage.initialize();
+    const runId = await storage.beginRun("test", {});
+    await storage.writeBatch(runId, {
+      source: "test",
+      alerts: stored(makeAlert(BIG)),
+      quarantine: [],
+      cursors: [{ stream: "f.avro", position: "0" }],
+    });
+    // A NOT NULL column left empty makes the second insert fail after the first succeeded.
+    const broken = makeAlert(BIG + 2n, { ra: null as unknown as number });
+    await assert.rejects(
+      () =>
+        storage.writeBatch(runId, {
+          source: "test",
+          alerts: stored(makeAlert(BIG + 1n, { history: [[BIG, 5n]] }), broken),
+          quarantine: [{ source: "test", stream: "f.avro", position: "1", error: "x", raw: null }],
+          cursors: [{ stream: "f.avro", position: "2" }],
+        }),
+      StorageError,
+    );
+    assert.deepEqual(await storage.loadCursors("test"), new Map([["f.avro", "0"]]));
+    const stats = await storage.stats();
+    assert.equal(stats.rows.alerts, 1);
+    assert.equal(stats.rows.quarantine, 0);
+    assert.equal(stats.rows.reassociations, 0);
+    // The cached state was rolled back too: the same observation is detected when retried.
+    const retry = await storage.writeBatch(runId, {
+      source: "test",
+      alerts: stored(makeAlert(BIG + 1n, { history: [[BIG, 5n]] })),
+      quarantine: [],
+      cursors: [{ stream: "f.avro", position: "1" }],
+    });
+    assert.equal(retry.reassociationsDetected, 1);
+    const db = readOnly(path);
+    try {
+      assert.equal(
+        db.prepare("SELECT times_seen FROM processed_sources WHERE dia_source_id = ?").get(BIG)
+          ?.times_seen,
+        2,
+      );
+    } finally {
+      db.close();
+    }
+  });
+});
+
+Deno.test("writeBatch() sees states another process wrote since its last batch", async () => {
+  await withDatabase(async (path) => {
+    await using one = new SQLiteStorage(path);
+    await using two = new SQLiteStorage(path);
+    await one.initialize();
+    const runId = await one.beginRun("test", {});
+    const write = (storage: SQLiteStorage, alerts: StoredAlert[]) =>
+      storage.writeBatch(runId, { source: "test", alerts, quarantine: [], cursors: [] });
+    await write(one, stored(makeAlert(BIG, { midpointMjdTai: 61000.1 })));
+    await write(
+      two,
+      stored(makeAlert(BIG + 1n, { midpointMjdTai: 61001.1, history: [[BIG, 5n]] })),
+    );
+    // `one` cached BIG as unassociated; it must reload and see 5, so 5 → 6 is a change.
+    const outcome = await write(
+      one,
+      stored(makeAlert(BIG + 2n, { midpointMjdTai: 61002.1, history: [[BIG, 6n]] })),
+    );
+    assert.equal(outcome.reassociationsDetected, 1);
+    const reasons = (await one.listReassociations()).map((r) => r.reason);
+    assert.deepEqual(reasons, ["changed_association", "new_association"]);
+  });
+});
+
+Deno.test("a writer waits for another's write lock, then fails with a clear busy error", async () => {
+  await withDatabase(async (path) => {
+    await new SQLiteStorage(path).initialize();
+    const holder = new DatabaseSync(path);
+    holder.exec("BEGIN IMMEDIATE");
+    try {
+      await using storage = new SQLiteStorage(path, { busyTimeoutMs: 300 });
+      const started = performance.now();
+      await assert.rejects(() => storage.beginRun("test", {}), (error: Error) => {
+        assert.ok(error instanceof StorageError);
+        assert.match(error.message, /is busy: another process held its write lock/);
+        return true;
+      });
+      assert.ok(performance.now() - started >= 250, "it waited for the busy timeout");
+    } finally {
+      holder.exec("ROLLBACK");
+      holder.close();
+    }
+  });
+});
+
+Deno.test("beginRun() marks runs of processes that no longer exist as interrupted", async () => {
+  await withDatabase(async (path) => {
+    await using storage = new SQLiteStorage(path);
+    await storage.initialize();
+    // A run left by a killed process: its row says running, nobody holds its lock.
+    const db = new DatabaseSync(path);
+    db.exec(`INSERT INTO ingestion_runs (source, started_at, status)
+             VALUES ('file', '2026-01-01T00:00:00.000Z', 'running')`);
+    db.close();
+    // A live run of another process (another connection here) keeps its status.
+    await using other = new SQLiteStorage(path);
+    const live = await other.beginRun("file", {});
+    const runId = await storage.beginRun("mock", {});
+    const runs = await storage.listRuns(10);
+    assert.deepEqual(runs.map((r) => [r.runId, r.status]), [
+      [runId, "running"],
+      [live, "running"],
+      [1, "interrupted"],
+    ]);
+    assert.match(runs[2]?.error ?? "", /process ended/);
+    await other.finishRun(live, "completed", null);
+    assert.equal(existsSync(`${path}-runs/${live}.lock`), false);
+  });
+});
+
+Deno.test("stats() counts tables, solar-system alerts and reassociations by reason", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  await storage.initialize();
+  const runId = await storage.beginRun("test", {});
+  await storage.writeBatch(runId, {
+    source: "test",
+    alerts: stored(
+      makeAlert(BIG, { midpointMjdTai: 61000.5 }),
+      makeAlert(BIG + 1n, { diaObjectId: null, ssObjectId: 3n, midpointMjdTai: 61002.5 }),
+      makeAlert(BIG + 2n, { midpointMjdTai: 61001.5, history: [[BIG, 4n]] }),
+    ),
+    quarantine: [{
+      source: "test",
+      stream: "x",
+      position: "9",
+      error: "bad",
+      raw: new Uint8Array([1]),
+    }],
+    cursors: [],
+  });
+  const stats = await storage.stats();
+  assert.equal(stats.rows.alerts, 3);
+  assert.equal(stats.rows.processed_sources, 3);
+  assert.equal(stats.rows.quarantine, 1);
+  assert.equal(stats.solarSystemAlerts, 1);
+  assert.equal(stats.reassociationAlerts, 1);
+  assert.deepEqual(stats.reassociationsByReason, {
+    new_association: 1,
+    changed_association: 0,
+    updated_timestamp: 0,
+    association_removed: 0,
+  });
+  assert.deepEqual(stats.mjdRange, { min: 61000.5, max: 61002.5 });
+  assert.equal(stats.sizeBytes, null);
+});

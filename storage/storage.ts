@@ -1,0 +1,216 @@
+/**
+ * What the pipeline needs from a database. SQLite is the embedded implementation; others must
+ * keep the same tables, column names and semantics.
+ *
+ * @module
+ */
+
+import type { AlertRecord, ReassociationReason } from "../pipeline/alert_record.ts";
+import type { SourceCursor } from "../sources/alert_source.ts";
+
+/** Life cycle of an ingestion run. */
+export type RunStatus = "running" | "completed" | "failed" | "interrupted";
+
+/** An `ingestion_runs` row. */
+export interface IngestionRunRecord {
+  /** Run id. */
+  runId: number;
+  /** Source name. */
+  source: string;
+  /** What the run was asked to do (no secrets). */
+  params: Record<string, unknown>;
+  /** ISO-8601 UTC start time. */
+  startedAt: string;
+  /** ISO-8601 UTC end time; `null` while running. */
+  finishedAt: string | null;
+  /** Status. */
+  status: RunStatus;
+  /** New alerts stored. */
+  alertsIngested: number;
+  /** Alerts read but already stored (replays), so skipped. */
+  alertsSkipped: number;
+  /** DIASources seen for the first time. */
+  newSources: number;
+  /** Reassociations detected. */
+  reassociationsDetected: number;
+  /** Records (or cutouts) quarantined. */
+  alertsQuarantined: number;
+  /** Why the run failed or stopped, when it did. */
+  error: string | null;
+}
+
+/** A record or cutout that could not be used, kept with its raw bytes. */
+export interface QuarantineEntry {
+  /** Source name (`file`, `kafka`…), or `<source>:cutout` for a bad cutout. */
+  source: string;
+  /** File or `topic/partition`. */
+  stream: string;
+  /** Record index or offset. */
+  position: string;
+  /** What was wrong. */
+  error: string;
+  /** Raw bytes, when there are any. */
+  raw: Uint8Array | null;
+}
+
+/** Paths of an alert's written cutout files (`null` = none). */
+export interface CutoutPaths {
+  /** Science cutout path. */
+  science: string | null;
+  /** Template cutout path. */
+  template: string | null;
+  /** Difference cutout path. */
+  difference: string | null;
+}
+
+/** An alert to store with the paths of its cutout files. */
+export interface StoredAlert {
+  /** The alert; tracking sets its reassociation fields. */
+  alert: AlertRecord;
+  /** Its cutout files. */
+  cutouts: CutoutPaths;
+}
+
+/** Everything one batch writes, in one transaction. */
+export interface BatchWrite {
+  /** Source name. */
+  source: string;
+  /** Alerts in arrival order; already stored ones are skipped inside the transaction. */
+  alerts: readonly StoredAlert[];
+  /** Records to quarantine. */
+  quarantine: readonly QuarantineEntry[];
+  /** The newest position of each stream the batch covers. */
+  cursors: readonly SourceCursor[];
+}
+
+/** What a batch changed. */
+export interface BatchOutcome {
+  /** New alerts stored. */
+  alertsIngested: number;
+  /** Alerts skipped because they were already stored. */
+  alertsSkipped: number;
+  /** DIASources seen for the first time. */
+  newSources: number;
+  /** Reassociations detected. */
+  reassociationsDetected: number;
+  /** Quarantine rows written. */
+  alertsQuarantined: number;
+}
+
+/** A `reassociations` row. */
+export interface ReassociationRecord {
+  /** Row id. */
+  id: number;
+  /** The DIASource. */
+  diaSourceId: bigint;
+  /** The rule. */
+  reason: ReassociationReason;
+  /** SSObject before (`null` = none). */
+  oldSsObjectId: bigint | null;
+  /** SSObject after (`null` = none). */
+  newSsObjectId: bigint | null;
+  /** Reassociation time before. */
+  oldReassocTime: number | null;
+  /** Reassociation time after. */
+  newReassocTime: number | null;
+  /** The alert it was found in. */
+  alertDiaSourceId: bigint;
+  /** The run. */
+  runId: number | null;
+  /** ISO-8601 UTC detection time. */
+  detectedAt: string;
+}
+
+/** Options of {@linkcode Storage.listReassociations}. */
+export interface ReassociationQuery {
+  /** Only this rule. Default: all. */
+  reason?: ReassociationReason;
+  /** Only this run. Default: all. */
+  runId?: number;
+  /** At most this many, newest first. Default 100. */
+  limit?: number;
+}
+
+/** Summary of a database for `db-stats`. */
+export interface DatabaseStats {
+  /** Where the database is. */
+  location: string;
+  /** Rows per table. */
+  rows: Record<string, number>;
+  /** Alerts of solar-system objects (no DIAObject). */
+  solarSystemAlerts: number;
+  /** Alerts flagged as reassociations. */
+  reassociationAlerts: number;
+  /** Detections per rule. */
+  reassociationsByReason: Record<ReassociationReason, number>;
+  /** Range of alert midpoints (MJD TAI), `null` when empty. */
+  mjdRange: { min: number; max: number } | null;
+  /** Database size on disk in bytes (with its WAL), `null` when not a file. */
+  sizeBytes: number | null;
+}
+
+/** A database the pipeline writes to. */
+export interface Storage extends AsyncDisposable {
+  /** Path or URL, for messages. */
+  readonly location: string;
+  /** Create or migrate the schema. Idempotent. */
+  initialize(): Promise<void>;
+  /**
+   * Record the start of a run.
+   *
+   * @param source Source name.
+   * @param params What it was asked to do (no secrets).
+   * @returns The run id.
+   */
+  beginRun(source: string, params: Readonly<Record<string, unknown>>): Promise<number>;
+  /**
+   * Stored positions of a source's streams.
+   *
+   * @param source Source name.
+   * @returns Position by stream.
+   */
+  loadCursors(source: string): Promise<Map<string, string>>;
+  /**
+   * Which of these alerts are already stored (a read outside any transaction, used to avoid
+   * writing cutouts twice).
+   *
+   * @param diaSourceIds Triggering DIASource ids.
+   * @returns The stored ones.
+   */
+  knownAlertIds(diaSourceIds: readonly bigint[]): Promise<Set<bigint>>;
+  /**
+   * Track and store a batch with its cursors in one transaction.
+   *
+   * @param runId The run.
+   * @param batch Alerts, quarantine entries and cursors.
+   * @returns What changed.
+   */
+  writeBatch(runId: number, batch: BatchWrite): Promise<BatchOutcome>;
+  /**
+   * Record the end of a run.
+   *
+   * @param runId The run.
+   * @param status Final status.
+   * @param error Why it failed or stopped, if it did.
+   * @returns The final row.
+   */
+  finishRun(runId: number, status: RunStatus, error: string | null): Promise<IngestionRunRecord>;
+  /**
+   * Newest runs first.
+   *
+   * @param limit At most this many.
+   * @returns Runs.
+   */
+  listRuns(limit: number): Promise<IngestionRunRecord[]>;
+  /**
+   * Newest detections first.
+   *
+   * @param query Filters.
+   * @returns Detections.
+   */
+  listReassociations(query?: ReassociationQuery): Promise<ReassociationRecord[]>;
+  /** Table sizes and summaries. */
+  stats(): Promise<DatabaseStats>;
+  /** Close the database. Safe to call twice. */
+  close(): Promise<void>;
+}
