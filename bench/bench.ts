@@ -21,7 +21,7 @@ interface Case {
 const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net", "--allow-run"];
 
 const CASES: Case[] = [
-  ...[50_000, 100_000, 200_000, 400_000].map((count) => ({
+  ...[100_000, 250_000, 500_000, 1_000_000].map((count) => ({
     suite: "mock",
     script: "mock_ingest.ts",
     args: [String(count), "0"],

@@ -135,48 +135,50 @@ Deno.test("bad usage exits with 2 and a clear message", async () => {
   assert.match(help.stdout, /db-stats/);
 });
 
-Deno.test("SIGINT stores what was read, marks the run interrupted and exits with 130", async () => {
-  await withDir(async (dir) => {
-    const db = join(dir, "alerts.db");
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...PERMISSIONS,
-        CLI,
-        "ingest",
-        "--count",
-        "5000000",
-        "--no-cutouts",
-        "--db",
-        db,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    // Wait until batches are being committed, then interrupt mid-stream.
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      try {
-        if (Number(query(db, "SELECT COUNT(*) AS n FROM alerts")[0]?.n) > 2000) break;
-      } catch {
-        // Not created yet.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`${signal} stores what was read, marks the run interrupted and exits with 130`, async () => {
+    await withDir(async (dir) => {
+      const db = join(dir, "alerts.db");
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          ...PERMISSIONS,
+          CLI,
+          "ingest",
+          "--count",
+          "5000000",
+          "--no-cutouts",
+          "--db",
+          db,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      // Wait until batches are being committed, then interrupt mid-stream.
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        try {
+          if (Number(query(db, "SELECT COUNT(*) AS n FROM alerts")[0]?.n) > 2000) break;
+        } catch {
+          // Not created yet.
+        }
       }
-    }
-    child.kill("SIGINT");
-    const out = await child.output();
-    assert.equal(out.code, 130, new TextDecoder().decode(out.stderr));
-    assert.match(new TextDecoder().decode(out.stdout), /Run 1 interrupted/);
+      child.kill(signal);
+      const out = await child.output();
+      assert.equal(out.code, 130, new TextDecoder().decode(out.stderr));
+      assert.match(new TextDecoder().decode(out.stdout), /Run 1 interrupted/);
 
-    const [run] = query(db, "SELECT status, alerts_ingested, error FROM ingestion_runs");
-    assert.equal(run?.status, "interrupted");
-    assert.match(String(run?.error), /SIGINT/);
-    const alerts = Number(query(db, "SELECT COUNT(*) AS n FROM alerts")[0]?.n);
-    assert.equal(Number(run?.alerts_ingested), alerts);
-    assert.ok(alerts > 2000 && alerts < 5_000_000);
-    // The cursor covers exactly the stored alerts: mock positions are 0-based indexes.
-    const [cursor] = query(db, "SELECT position FROM source_cursors");
-    assert.equal(Number(cursor?.position) + 1, alerts);
-    assert.equal(query(db, "PRAGMA integrity_check")[0]?.integrity_check, "ok");
+      const [run] = query(db, "SELECT status, alerts_ingested, error FROM ingestion_runs");
+      assert.equal(run?.status, "interrupted");
+      assert.match(String(run?.error), new RegExp(signal));
+      const alerts = Number(query(db, "SELECT COUNT(*) AS n FROM alerts")[0]?.n);
+      assert.equal(Number(run?.alerts_ingested), alerts);
+      assert.ok(alerts > 2000 && alerts < 5_000_000);
+      // The cursor covers exactly the stored alerts: mock positions are 0-based indexes.
+      const [cursor] = query(db, "SELECT position FROM source_cursors");
+      assert.equal(Number(cursor?.position) + 1, alerts);
+      assert.equal(query(db, "PRAGMA integrity_check")[0]?.integrity_check, "ok");
+    });
   });
-});
+}
