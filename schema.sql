@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS alerts (
   dia_object_id        INTEGER,
   ss_object_id         INTEGER,
   ss_object_name       TEXT,
+  object_name          TEXT,                               -- ZTF objectId (no integer id)
   ra                   REAL    NOT NULL,
   dec                  REAL    NOT NULL,
   ra_err               REAL,

@@ -71,6 +71,8 @@ export interface AlertRecord {
   ssObjectId: bigint | null;
   /** A solar-system object name when the survey gives one instead of an id (ZTF `ssnamenr`). */
   ssObjectName: string | null;
+  /** The survey's object name when it has no integer object id (ZTF `objectId`). */
+  objectName: string | null;
   /** APDB reassociation time of the triggering DIASource, when the source provides it. */
   ssObjectReassocTimeMjdTai: number | null;
   /** Right ascension (deg). */
@@ -111,6 +113,12 @@ export interface AlertRecord {
   survey: Survey;
   /** Earlier DIASources of the same DIAObject carried by this alert. */
   history: HistoryObservation[];
+  /**
+   * A row of a table export (CSV, APDB/PPDB) rather than an alert: when its DIASource is already
+   * stored, the row is a later observation of it (tracked when its association differs) instead
+   * of a replay to skip.
+   */
+  snapshot: boolean;
   /** Science cutout bytes (FITS, possibly gzipped), or `null`. */
   cutoutScience: Uint8Array | null;
   /** Template cutout bytes, or `null`. */

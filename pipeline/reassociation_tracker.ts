@@ -90,9 +90,15 @@ export interface TrackResult {
  * its DIASource (an out-of-order arrival) updates the counters but not the association: the
  * newest alert holds the APDB's newest view.
  *
- * @param alerts New alerts (already stored ones must be filtered out: replays detect nothing).
+ * A snapshot row (CSV export) whose DIASource is already stored is a later observation of it:
+ * pass it in `reobserved`. It is tracked only when its association differs from the state, so
+ * importing the same export twice changes nothing.
+ *
+ * @param alerts New alerts in order (replayed alerts must be left out: they detect nothing),
+ * and the snapshot rows to observe again.
  * @param states Known states by DIASource id; absent ids are first sightings.
  * @param runId The run doing the tracking.
+ * @param reobserved Which of `alerts` are snapshot rows of already stored DIASources.
  * @returns Changed states and detections.
  * @example
  * ```ts
@@ -106,6 +112,7 @@ export function trackAlerts(
   alerts: readonly AlertRecord[],
   states: Map<bigint, SourceState>,
   runId: number,
+  reobserved: ReadonlySet<AlertRecord> = new Set(),
 ): TrackResult {
   const changed = new Set<SourceState>();
   const detections: ReassociationDetection[] = [];
@@ -167,10 +174,17 @@ export function trackAlerts(
   };
 
   for (const alert of alerts) {
+    if (reobserved.has(alert) && _unchanged(states.get(alert.diaSourceId), alert)) continue;
     observe(alert, alert.diaSourceId, alert.ssObjectId, alert.ssObjectReassocTimeMjdTai);
     for (const entry of alert.history) {
       observe(alert, entry.diaSourceId, entry.ssObjectId, entry.ssObjectReassocTimeMjdTai);
     }
   }
   return { changed: [...changed], newSources, detections };
+}
+
+// A row that only repeats what is known (an export imported twice) is not a new observation.
+function _unchanged(state: SourceState | undefined, row: AlertRecord): boolean {
+  return state !== undefined && state.ssObjectId === row.ssObjectId &&
+    (row.ssObjectReassocTimeMjdTai === null || row.ssObjectReassocTimeMjdTai === state.reassocTime);
 }

@@ -161,6 +161,7 @@ export function toAlertRecord(
     diaObjectId: associationId(_optionalId(source.diaObjectId, "diaSource.diaObjectId")),
     ssObjectId: associationId(_optionalId(source.ssObjectId, "diaSource.ssObjectId")),
     ssObjectName: null,
+    objectName: null,
     ssObjectReassocTimeMjdTai: _float(
       source.ssObjectReassocTimeMjdTai,
       "diaSource.ssObjectReassocTimeMjdTai",
@@ -184,6 +185,7 @@ export function toAlertRecord(
     source: options.source ?? "file",
     survey: "lsst",
     history: _history(packet.prvDiaSources),
+    snapshot: false,
     cutoutScience: _bytes(packet.cutoutScience, "cutoutScience"),
     cutoutTemplate: _bytes(packet.cutoutTemplate, "cutoutTemplate"),
     cutoutDifference: _bytes(packet.cutoutDifference, "cutoutDifference"),

@@ -8,7 +8,11 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import schemaSql from "../schema.sql" with { type: "text" };
-import { REASSOCIATION_REASONS, type ReassociationReason } from "../pipeline/alert_record.ts";
+import {
+  type AlertRecord,
+  REASSOCIATION_REASONS,
+  type ReassociationReason,
+} from "../pipeline/alert_record.ts";
 import { StorageError } from "../pipeline/errors.ts";
 import { stringifyExact } from "../pipeline/exact_json.ts";
 import { type SourceState, trackAlerts } from "../pipeline/reassociation_tracker.ts";
@@ -188,24 +192,31 @@ export class SQLiteStorage implements Storage {
 
     const known = this.#selectKnown(batch.alerts.map((s) => s.alert.diaSourceId));
     const fresh: StoredAlert[] = [];
+    const observed: AlertRecord[] = [];
+    const reobserved = new Set<AlertRecord>();
     for (const stored of batch.alerts) {
-      const id = stored.alert.diaSourceId;
-      if (known.has(id)) continue;
-      known.add(id);
-      fresh.push(stored);
+      const { alert } = stored;
+      if (!known.has(alert.diaSourceId)) {
+        known.add(alert.diaSourceId);
+        fresh.push(stored);
+        observed.push(alert);
+      } else if (alert.snapshot) {
+        reobserved.add(alert);
+        observed.push(alert);
+      }
     }
-    this.#loadStates(fresh);
-    const tracked = trackAlerts(fresh.map((s) => s.alert), this.#states, runId);
+    this.#loadStates(observed);
+    const tracked = trackAlerts(observed, this.#states, runId, reobserved);
     const now = new Date().toISOString();
 
     const insertAlert = this.#statement(
       `INSERT INTO alerts (dia_source_id, alert_id, dia_object_id, ss_object_id, ss_object_name,
-         ra, dec, ra_err, dec_err, midpoint_mjd_tai, band, psf_flux, psf_flux_err, snr,
+         object_name, ra, dec, ra_err, dec_err, midpoint_mjd_tai, band, psf_flux, psf_flux_err, snr,
          extendedness, reliability, visit, detector, observation_reason, target_name,
          schema_version, source, survey, is_reassociation, reassociation_reason,
          cutout_science, cutout_template, cutout_difference, run_id, ingested_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-         ?, ?)`,
+         ?, ?, ?)`,
     );
     for (const { alert: a, cutouts } of fresh) {
       insertAlert.run(
@@ -214,6 +225,7 @@ export class SQLiteStorage implements Storage {
         a.diaObjectId,
         a.ssObjectId,
         a.ssObjectName,
+        a.objectName,
         a.ra,
         a.dec,
         a.raErr,
@@ -510,9 +522,9 @@ export class SQLiteStorage implements Storage {
     return new Set(rows.map((r) => r.dia_source_id as bigint));
   }
 
-  #loadStates(alerts: readonly StoredAlert[]): void {
+  #loadStates(alerts: readonly AlertRecord[]): void {
     const wanted = new Set<bigint>();
-    for (const { alert } of alerts) {
+    for (const alert of alerts) {
       if (!this.#states.has(alert.diaSourceId)) wanted.add(alert.diaSourceId);
       for (const entry of alert.history) {
         if (!this.#states.has(entry.diaSourceId)) wanted.add(entry.diaSourceId);

@@ -315,3 +315,33 @@ Deno.test("stats() counts tables, solar-system alerts and reassociations by reas
   assert.deepEqual(stats.mjdRange, { min: 61000.5, max: 61002.5 });
   assert.equal(stats.sizeBytes, null);
 });
+
+Deno.test("writeBatch() tracks a changed snapshot row of a stored DIASource and ignores a repeat", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  await storage.initialize();
+  const runId = await storage.beginRun("file", {});
+  const row = (ss: bigint | null, reassoc: number | null) =>
+    makeAlert(BIG, { snapshot: true, ssObjectId: ss, ssObjectReassocTimeMjdTai: reassoc });
+  const write = (...alerts: ReturnType<typeof makeAlert>[]) =>
+    storage.writeBatch(runId, {
+      source: "file",
+      alerts: stored(...alerts),
+      quarantine: [],
+      cursors: [],
+    });
+
+  assert.equal((await write(row(SS, 61000.5))).alertsIngested, 1);
+  const repeat = await write(row(SS, 61000.5), row(SS, null));
+  assert.deepEqual([repeat.alertsSkipped, repeat.reassociationsDetected], [2, 0]);
+  const updated = await write(row(SS, 61003.25), row(SS - 1n, 61004.5));
+  assert.equal(updated.reassociationsDetected, 2);
+  assert.deepEqual(
+    (await storage.listReassociations()).map((d) => [d.reason, d.oldReassocTime, d.newReassocTime]),
+    [["changed_association", 61003.25, 61004.5], ["updated_timestamp", 61000.5, 61003.25]],
+  );
+  // Replays of plain alerts are still skipped without being observed.
+  const replay = await write(makeAlert(BIG, { ssObjectId: null }));
+  assert.equal(replay.reassociationsDetected, 0);
+  const db = (await storage.stats()).rows;
+  assert.equal(db.alerts, 1);
+});

@@ -28,6 +28,7 @@ export function makeAlert(
     diaObjectId: 1_000_000_000_000_000_001n,
     ssObjectId: null,
     ssObjectName: null,
+    objectName: null,
     ssObjectReassocTimeMjdTai: null,
     ra: 150.1,
     dec: -30.2,
@@ -53,6 +54,7 @@ export function makeAlert(
     isReassociation: false,
     reassociationReason: null,
     reassociations: [],
+    snapshot: false,
     ...rest,
     history: history.map(([id, ss, reassoc]): HistoryObservation => ({
       diaSourceId: id,
