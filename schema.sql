@@ -101,6 +101,18 @@ CREATE TABLE IF NOT EXISTS source_cursors (
   PRIMARY KEY (source, stream)
 );
 
+-- Every writer schema a run decoded with, so later runs and replays work offline. Rubin's
+-- registry ids are MAJOR*100+MINOR; schemas embedded in Avro files have no id.
+CREATE TABLE IF NOT EXISTS schemas (
+  fingerprint   TEXT    PRIMARY KEY,                       -- SHA-256 of json
+  id            INTEGER,                                   -- schema registry id, if any
+  version       TEXT,                                      -- "11.0", ZTF "3.3"
+  survey        TEXT,
+  json          TEXT    NOT NULL,
+  first_seen_at TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS schemas_id ON schemas (id) WHERE id IS NOT NULL;
+
 -- Records that could not be decoded or stored, with their raw bytes for replay.
 CREATE TABLE IF NOT EXISTS quarantine (
   id             INTEGER PRIMARY KEY AUTOINCREMENT,

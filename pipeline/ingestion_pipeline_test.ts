@@ -80,6 +80,9 @@ function interceptWrites(
     listRuns: (limit) => inner.listRuns(limit),
     listReassociations: (query) => inner.listReassociations(query),
     stats: () => inner.stats(),
+    iterateRows: (table, options) => inner.iterateRows(table, options),
+    schemaById: (id) => inner.schemaById(id),
+    saveSchema: (schema) => inner.saveSchema(schema),
     close: () => inner.close(),
     [Symbol.asyncDispose]: () => inner.close(),
   };

@@ -15,8 +15,11 @@ export interface SqliteMigration {
   sql: string;
 }
 
-/** Steps in order; empty while the first schema version is the only one released. */
-export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [];
+/** Steps in order. */
+export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
+  // ZTF alerts have a string object name and no integer DIAObject id.
+  { version: 2, sql: "ALTER TABLE alerts ADD COLUMN object_name TEXT;" },
+];
 
 /** The version `schema.sql` describes. */
 export const SQLITE_SCHEMA_VERSION: number = 1 + SQLITE_MIGRATIONS.length;

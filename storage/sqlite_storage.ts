@@ -22,12 +22,15 @@ import type {
   BatchOutcome,
   BatchWrite,
   DatabaseStats,
+  ExportTable,
   IngestionRunRecord,
+  IterateRowsOptions,
   ReassociationQuery,
   ReassociationRecord,
   RunStatus,
   Storage,
   StoredAlert,
+  StoredSchema,
 } from "./storage.ts";
 
 /** Options of {@linkcode SQLiteStorage}. */
@@ -52,6 +55,7 @@ const TABLES = [
   "ingestion_runs",
   "source_cursors",
   "quarantine",
+  "schemas",
 ] as const;
 
 /**
@@ -430,6 +434,68 @@ export class SQLiteStorage implements Storage {
       mjdRange: range.lo === null ? null : { min: range.lo as number, max: range.hi as number },
       sizeBytes: this.#sizeOnDisk(),
     };
+  }
+
+  /**
+   * Every row of a table in key order, columns in table order, ids as `bigint`.
+   *
+   * @param table `alerts` or `reassociations`.
+   * @param options Filters.
+   * @returns The rows, read as they are consumed.
+   */
+  async *iterateRows(
+    table: ExportTable,
+    options: IterateRowsOptions = {},
+  ): AsyncGenerator<Record<string, unknown>, void, undefined> {
+    const since = options.sinceMjd ?? null;
+    const sql = table === "alerts"
+      ? `SELECT * FROM alerts WHERE ?1 IS NULL OR midpoint_mjd_tai >= ?1 ORDER BY dia_source_id`
+      : `SELECT * FROM reassociations WHERE ?1 IS NULL OR alert_dia_source_id IN
+           (SELECT dia_source_id FROM alerts WHERE midpoint_mjd_tai >= ?1) ORDER BY id`;
+    // A statement of its own: a shared one would be reset by a query made while exporting.
+    const statement = this.#open().prepare(sql);
+    statement.setReadBigInts(true);
+    for (const row of statement.iterate(since)) yield { ...row };
+  }
+
+  /**
+   * A stored schema by registry id.
+   *
+   * @param id Registry id.
+   * @returns The schema, or `null`.
+   */
+  schemaById(id: number): Promise<StoredSchema | null> {
+    return _settle(() => {
+      const row = this.#statement("SELECT * FROM schemas WHERE id = ?").get(id) as Row | undefined;
+      return row === undefined ? null : {
+        fingerprint: String(row.fingerprint),
+        id: Number(row.id),
+        version: row.version === null ? null : String(row.version),
+        survey: row.survey === null ? null : String(row.survey),
+        json: String(row.json),
+      };
+    });
+  }
+
+  /**
+   * Keep a schema; stored schemas are immutable, so saving one again changes nothing.
+   *
+   * @param schema The schema.
+   */
+  saveSchema(schema: StoredSchema): Promise<void> {
+    return _settle(() => {
+      this.#statement(
+        `INSERT INTO schemas (fingerprint, id, version, survey, json, first_seen_at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      ).run(
+        schema.fingerprint,
+        schema.id,
+        schema.version,
+        schema.survey,
+        schema.json,
+        new Date().toISOString(),
+      );
+    });
   }
 
   /** Close the database. Safe to call twice. */

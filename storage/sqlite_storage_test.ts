@@ -345,3 +345,78 @@ Deno.test("writeBatch() tracks a changed snapshot row of a stored DIASource and 
   const db = (await storage.stats()).rows;
   assert.equal(db.alerts, 1);
 });
+
+Deno.test("initialize() migrates a version 1 database without losing rows", async () => {
+  await withDatabase(async (path) => {
+    // Version 1 as released: schema.sql without the columns and tables added since.
+    const v1 = (await Deno.readTextFile(new URL("../schema.sql", import.meta.url)))
+      .replace(/^\s*object_name\s+TEXT,.*$/m, "");
+    await Deno.mkdir(join(path, ".."), { recursive: true });
+    const db = new DatabaseSync(path);
+    db.exec(v1);
+    db.exec("PRAGMA user_version = 1");
+    db.exec(`INSERT INTO alerts (dia_source_id, alert_id, ra, dec, midpoint_mjd_tai,
+             schema_version, source, ingested_at) VALUES (${BIG}, ${BIG}, 1, 2, 61000, '9.0', 'file', 'x')`);
+    db.close();
+    await using storage = new SQLiteStorage(path);
+    await storage.initialize();
+    const check = readOnly(path);
+    try {
+      assert.equal(check.prepare("PRAGMA user_version").get()?.user_version, SQLITE_SCHEMA_VERSION);
+      const columns = check.prepare("PRAGMA table_info(alerts)").all().map((c) => c.name);
+      assert.ok(columns.includes("object_name"));
+    } finally {
+      check.close();
+    }
+    assert.equal((await storage.stats()).rows.alerts, 1);
+    const runId = await storage.beginRun("test", {});
+    await storage.writeBatch(runId, {
+      source: "test",
+      alerts: stored(makeAlert(BIG + 1n, { objectName: "ZTF18abcdefg", survey: "ztf" })),
+      quarantine: [],
+      cursors: [],
+    });
+    const [, row] = await Array.fromAsync(storage.iterateRows("alerts"));
+    assert.equal(row?.object_name, "ZTF18abcdefg");
+  });
+});
+
+Deno.test("saveSchema() keeps each schema once and schemaById() finds it", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  await storage.initialize();
+  const schema = { fingerprint: "ab12", id: 1101, version: "11.1", survey: "lsst", json: "{}" };
+  await storage.saveSchema(schema);
+  await storage.saveSchema(schema);
+  await storage.saveSchema({ ...schema, fingerprint: "cd34", id: null });
+  assert.deepEqual(await storage.schemaById(1101), schema);
+  assert.equal(await storage.schemaById(900), null);
+  assert.equal((await storage.stats()).rows.schemas, 2);
+});
+
+Deno.test("iterateRows() streams alerts and detections since an MJD, ids exact", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  await storage.initialize();
+  const runId = await storage.beginRun("test", {});
+  await storage.writeBatch(runId, {
+    source: "test",
+    alerts: stored(
+      makeAlert(BIG, { midpointMjdTai: 61000.5 }),
+      makeAlert(BIG + 1n, { midpointMjdTai: 61001.5, history: [[BIG, SS]] }),
+    ),
+    quarantine: [],
+    cursors: [],
+  });
+  const all = await Array.fromAsync(storage.iterateRows("alerts"));
+  assert.deepEqual(all.map((r) => r.dia_source_id), [BIG, BIG + 1n]);
+  assert.equal(Object.keys(all[0] ?? {})[0], "dia_source_id");
+  const recent = await Array.fromAsync(storage.iterateRows("alerts", { sinceMjd: 61001 }));
+  assert.deepEqual(recent.map((r) => r.dia_source_id), [BIG + 1n]);
+  const detections = await Array.fromAsync(
+    storage.iterateRows("reassociations", { sinceMjd: 61001 }),
+  );
+  assert.deepEqual(detections.map((r) => [r.dia_source_id, r.new_ss_object_id]), [[BIG, SS]]);
+  assert.deepEqual(
+    await Array.fromAsync(storage.iterateRows("reassociations", { sinceMjd: 61002 })),
+    [],
+  );
+});

@@ -149,8 +149,48 @@ export interface DatabaseStats {
   sizeBytes: number | null;
 }
 
+/** A writer schema as kept in the `schemas` table. */
+export interface StoredSchema {
+  /** SHA-256 (hex) of `json`. */
+  fingerprint: string;
+  /** Schema registry id (Rubin: MAJOR×100+MINOR), `null` for schemas embedded in files. */
+  id: number | null;
+  /** Schema version, such as `"11.0"` (LSST) or `"3.3"` (ZTF), when known. */
+  version: string | null;
+  /** Survey, `lsst` or `ztf`, when known. */
+  survey: string | null;
+  /** The schema as JSON text, every named type inlined. */
+  json: string;
+}
+
+/** Where decoders keep the writer schemas they used, so later runs work offline. */
+export interface SchemaStore {
+  /**
+   * A stored schema by registry id.
+   *
+   * @param id Registry id.
+   * @returns The schema, or `null` when none is stored under that id.
+   */
+  schemaById(id: number): Promise<StoredSchema | null>;
+  /**
+   * Keep a schema (idempotent: stored schemas are immutable).
+   *
+   * @param schema The schema.
+   */
+  saveSchema(schema: StoredSchema): Promise<void>;
+}
+
+/** Tables that can be exported row by row. */
+export type ExportTable = "alerts" | "reassociations";
+
+/** Options of {@linkcode Storage.iterateRows}. */
+export interface IterateRowsOptions {
+  /** Only alerts with `midpoint_mjd_tai` ≥ this (for detections: found in such alerts). */
+  sinceMjd?: number;
+}
+
 /** A database the pipeline writes to. */
-export interface Storage extends AsyncDisposable {
+export interface Storage extends AsyncDisposable, SchemaStore {
   /** Path or URL, for messages. */
   readonly location: string;
   /** Create or migrate the schema. Idempotent. */
@@ -211,6 +251,17 @@ export interface Storage extends AsyncDisposable {
   listReassociations(query?: ReassociationQuery): Promise<ReassociationRecord[]>;
   /** Table sizes and summaries. */
   stats(): Promise<DatabaseStats>;
+  /**
+   * Every row of a table in key order, columns in table order, ids as `bigint`.
+   *
+   * @param table `alerts` or `reassociations`.
+   * @param options Filters.
+   * @returns The rows, read as they are consumed.
+   */
+  iterateRows(
+    table: ExportTable,
+    options?: IterateRowsOptions,
+  ): AsyncIterable<Record<string, unknown>>;
   /** Close the database. Safe to call twice. */
   close(): Promise<void>;
 }
