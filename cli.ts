@@ -11,6 +11,7 @@ import {
   type AlertSource,
   CutoutProcessor,
   type DatabaseStats,
+  FileSource,
   IngestionPipeline,
   type IngestionProgress,
   type IngestionRunRecord,
@@ -20,6 +21,7 @@ import {
   SQLiteStorage,
   stringifyExact,
   UsageError,
+  writeExport,
 } from "./mod.ts";
 import denoJson from "./deno.json" with { type: "json" };
 
@@ -35,6 +37,7 @@ Commands:
   db-stats         Rows per table, solar-system alerts, reassociations by reason, MJD range, size
   runs             Recent ingestion runs
   reassociations   Recent reassociation detections
+  export           Write alerts (or reassociation detections) as CSV or JSON
 
 Common options:
   --db PATH        SQLite database (env LSST_DB; default data/alerts.db)
@@ -45,13 +48,22 @@ ingest options:
   --source NAME    mock | file | kafka | antares (default mock)
   --count N        mock: alerts to generate (default 1000)
   --seed N         mock: random seed (default 42)
-  --path P         file: a file, directory or glob
+  --path P         file: a file, directory (recursive) or glob of Avro containers,
+                   Confluent-framed messages, gzip variants and CSV exports
+  --schema-registry URL  Confluent Schema Registry for framed messages
+  --schema-dir DIR Schemas laid out as <M.m>/*.avsc, for framed messages
   --limit N        Stop after N records
   --duration S     Stop after S seconds (the run still completes)
   --batch-size N   Records per transaction (default 500)
   --cutouts-dir D  Where FITS cutouts go (default data/cutouts)
   --no-cutouts     Do not write cutout files
   --quiet          No progress line and no summary
+
+export options:
+  --format F       csv | json (default csv)
+  --out FILE       Write to FILE (default stdout)
+  --since-mjd X    Only alerts with midpoint_mjd_tai >= X (detections: found in such alerts)
+  --reassociations Export reassociation detections instead of alerts
 
 runs / reassociations options:
   --limit N        At most N rows (default 10 / 20)
@@ -73,6 +85,8 @@ const OPTIONS = {
     count: { type: "string" },
     seed: { type: "string" },
     path: { type: "string" },
+    "schema-registry": { type: "string" },
+    "schema-dir": { type: "string" },
     limit: { type: "string" },
     duration: { type: "string" },
     "batch-size": { type: "string" },
@@ -89,12 +103,19 @@ const OPTIONS = {
     reason: { type: "string" },
     "run-id": { type: "string" },
   },
+  export: {
+    ...COMMON,
+    format: { type: "string" },
+    out: { type: "string" },
+    "since-mjd": { type: "string" },
+    reassociations: { type: "boolean" },
+  },
 } as const;
 
 type Command = keyof typeof OPTIONS;
 type Flags = Record<string, string | boolean | undefined>;
 
-const PLANNED_SOURCES = ["file", "kafka", "antares"];
+const PLANNED_SOURCES = ["kafka", "antares"];
 
 /**
  * Run the command line.
@@ -155,6 +176,8 @@ export async function main(args: readonly string[]): Promise<number> {
           _print(flags, runs, () => _formatRuns(runs));
           return 0;
         });
+      case "export":
+        return await _export(flags);
       case "reassociations":
         return await _withStorage(flags, async (storage) => {
           await storage.initialize();
@@ -239,6 +262,52 @@ function _seconds(flags: Flags, name: string): number | undefined {
   return value;
 }
 
+function _text(flags: Flags, name: string): string | undefined {
+  const value = flags[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value === "") {
+    throw new UsageError(`Option --${name} needs a value`);
+  }
+  return value;
+}
+
+async function _export(flags: Flags): Promise<number> {
+  const format = _text(flags, "format") ?? "csv";
+  if (format !== "csv" && format !== "json") {
+    throw new UsageError(`Unknown export format "${format}": expected csv or json`);
+  }
+  const sinceText = _text(flags, "since-mjd");
+  const sinceMjd = sinceText === undefined ? undefined : Number(sinceText);
+  if (sinceMjd !== undefined && !Number.isFinite(sinceMjd)) {
+    throw new UsageError(`Option --since-mjd needs an MJD: "${sinceText}"`);
+  }
+  const out = _text(flags, "out");
+  return await _withStorage(flags, async (storage) => {
+    await storage.initialize();
+    const rows = storage.iterateRows(
+      flags.reassociations ? "reassociations" : "alerts",
+      sinceMjd === undefined ? {} : { sinceMjd },
+    );
+    let written: number;
+    if (out === undefined) {
+      written = await writeExport(rows, Deno.stdout.writable, { format, preventClose: true });
+    } else {
+      // A temporary name, renamed when complete: a failed export never leaves half a file.
+      const temp = `${out}.part`;
+      const file = await Deno.open(temp, { write: true, create: true, truncate: true });
+      try {
+        written = await writeExport(rows, file.writable, { format });
+      } catch (error) {
+        await Deno.remove(temp).catch(() => {});
+        throw error;
+      }
+      await Deno.rename(temp, out);
+    }
+    if (out !== undefined && !flags.json) console.error(`Wrote ${_n(written)} rows to ${out}`);
+    return 0;
+  });
+}
+
 function _reason(text: string | boolean | undefined): ReassociationReason | undefined {
   if (text === undefined) return undefined;
   if (!REASSOCIATION_REASONS.includes(text as ReassociationReason)) {
@@ -263,8 +332,22 @@ async function _withStorage(
   return await work(storage);
 }
 
-function _openSource(flags: Flags): AlertSource {
+function _openSource(flags: Flags, storage: SQLiteStorage): AlertSource {
   const name = flags.source ?? "mock";
+  if (name === "file") {
+    const path = _text(flags, "path");
+    if (path === undefined) {
+      throw new UsageError("The file source needs --path: a file, directory or glob");
+    }
+    const registry = _text(flags, "schema-registry");
+    const schemaDir = _text(flags, "schema-dir");
+    return new FileSource({
+      path,
+      schemaStore: storage,
+      ...(registry === undefined ? {} : { schemaRegistry: registry }),
+      ...(schemaDir === undefined ? {} : { schemaDir }),
+    });
+  }
   if (name === "mock") {
     return new MockSource({
       count: _integer(flags, "count", 1000, 0),
@@ -286,8 +369,9 @@ async function _ingest(flags: Flags): Promise<number> {
   if (typeof cutoutsDir !== "string" || cutoutsDir === "") {
     throw new UsageError("Option --cutouts-dir needs a path");
   }
-  await using source = _openSource(flags);
   await using storage = new SQLiteStorage(_databasePath(flags));
+  await storage.initialize();
+  await using source = _openSource(flags, storage);
   const cutouts = flags["no-cutouts"] ? null : new CutoutProcessor({ outputDir: cutoutsDir });
 
   const controller = new AbortController();

@@ -257,10 +257,17 @@ export class IngestionPipeline {
     quarantine: QuarantineEntry[],
   ): Promise<StoredAlert[]> {
     const processor = this.#cutouts;
-    if (processor === null) return decoded.map(({ alert }) => ({ alert, cutouts: NO_CUTOUTS }));
+    if (processor === null) {
+      return decoded.map(({ alert, cutoutPaths }) => ({
+        alert,
+        cutouts: cutoutPaths ?? NO_CUTOUTS,
+      }));
+    }
     const known = await this.#storage.knownAlertIds(decoded.map((d) => d.alert.diaSourceId));
-    return await Promise.all(decoded.map(async ({ alert, cursor }): Promise<StoredAlert> => {
-      if (known.has(alert.diaSourceId)) return { alert, cutouts: NO_CUTOUTS };
+    return await Promise.all(decoded.map(async (item): Promise<StoredAlert> => {
+      const { alert, cursor } = item;
+      const given = item.cutoutPaths ?? NO_CUTOUTS;
+      if (known.has(alert.diaSourceId)) return { alert, cutouts: given };
       const result = await processor.process(alert);
       for (const problem of result.problems) {
         quarantine.push({
@@ -275,9 +282,9 @@ export class IngestionPipeline {
       return {
         alert,
         cutouts: {
-          science: result.science,
-          template: result.template,
-          difference: result.difference,
+          science: result.science ?? given.science,
+          template: result.template ?? given.template,
+          difference: result.difference ?? given.difference,
         },
       };
     }));

@@ -7,6 +7,7 @@
 
 import type { AlertRecord } from "../pipeline/alert_record.ts";
 import type { AlertParseError } from "../pipeline/errors.ts";
+import type { CutoutPaths } from "../storage/storage.ts";
 
 /**
  * Where a record sits in its source. A source is made of independent streams (a file, a Kafka
@@ -27,6 +28,11 @@ export interface DecodedAlert {
   alert: AlertRecord;
   /** Its position, stored with the batch that holds it. */
   cursor: SourceCursor;
+  /**
+   * Cutout files that already exist for it (a CSV export's `cutout_*` columns), used where the
+   * alert carries no cutout bytes. Default: none.
+   */
+  cutoutPaths?: CutoutPaths;
 }
 
 /** A record that could not be decoded; the pipeline quarantines it. */

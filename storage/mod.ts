@@ -4,6 +4,7 @@
  * @module
  */
 
+export * from "./export_writer.ts";
 export * from "./storage.ts";
 export * from "./sqlite_storage.ts";
 export { SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";

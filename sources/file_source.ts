@@ -1,0 +1,424 @@
+/**
+ * Alerts from files: Avro Object Container Files (many alerts, codecs null/deflate/snappy),
+ * single Confluent-framed messages, gzip-compressed variants of both, and CSV exports. The
+ * format is told from the content, never from the name.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import type { AlertRecord } from "../pipeline/alert_record.ts";
+import { AlertParseError, SourceError } from "../pipeline/errors.ts";
+import type { SchemaStore } from "../storage/storage.ts";
+import type { AlertsOptions, AlertSource, SourcedAlert } from "./alert_source.ts";
+import { ByteStream } from "./byte_stream.ts";
+import { readCsvAlerts } from "./csv_alerts.ts";
+import { expandPaths } from "./_file_paths.ts";
+import { type LsstAlertPacket, toAlertRecord } from "./lsst_packet.ts";
+import {
+  OCF_MAGIC,
+  OcfHeaderError,
+  type OcfLimits,
+  readOcfBlocks,
+  readOcfHeader,
+} from "./ocf_reader.ts";
+import { type ResolvedSchema, SchemaResolver } from "./schema_resolver.ts";
+import { toZtfAlertRecord, type ZtfAlertPacket } from "./ztf_packet.ts";
+
+/** Options of {@linkcode FileSource}. */
+export interface FileSourceOptions {
+  /** A file, a directory (read recursively, in sorted order) or a glob. */
+  path: string;
+  /** Confluent Schema Registry URL, for framed files. Default: none. */
+  schemaRegistry?: string;
+  /** Folder laid out as `<M.m>/*.avsc`, for framed files. Default: none. */
+  schemaDir?: string;
+  /** Where schemas are kept between runs; pass the storage. Default: memory only. */
+  schemaStore?: SchemaStore;
+  /** Largest single framed message accepted, in bytes. Default 64 MiB. */
+  maxMessageBytes?: number;
+  /** Limits for container blocks. Default: those of {@linkcode readOcfBlocks}. */
+  blockLimits?: OcfLimits;
+}
+
+const KEEP_RAW = 1 << 20;
+/** Position of a rejection that covers a whole file: a resumed run skips the file. */
+const WHOLE_FILE = "0:all";
+
+/**
+ * Reads alert files one block, message or line at a time. Cursor streams are absolute file
+ * paths; positions are `<blockOffset>:<record>` in container files (`<blockOffset>:all` for a
+ * block that could not be decoded, `0:all` for a file that could not be read at all), `0` for a
+ * framed message and the record index in CSV files.
+ * Damaged input is yielded as rejected records with its bytes; only a path that does not exist
+ * stops the source.
+ *
+ * @example
+ * ```ts ignore
+ * import { FileSource } from "./file_source.ts";
+ * await using source = new FileSource({ path: "alerts/2026-03-14/", schemaDir: "schema/" });
+ * for await (const record of source.alerts({ limit: 10 })) {
+ *   if (record.kind === "alert") record.alert.diaSourceId;
+ * }
+ * ```
+ */
+export class FileSource implements AlertSource {
+  /** Always `"file"`. */
+  readonly name = "file";
+  /** The path and schema sources. */
+  readonly params: Readonly<Record<string, unknown>>;
+  #options: FileSourceOptions;
+  #resolver: SchemaResolver;
+  #open = new Set<ByteStream>();
+
+  /**
+   * Describe what to read; nothing is opened until the alerts are read.
+   *
+   * @param options Path and schema sources.
+   */
+  constructor(options: FileSourceOptions) {
+    this.#options = options;
+    this.#resolver = new SchemaResolver({
+      ...(options.schemaRegistry === undefined ? {} : { registryUrl: options.schemaRegistry }),
+      ...(options.schemaDir === undefined ? {} : { schemaDir: options.schemaDir }),
+      ...(options.schemaStore === undefined ? {} : { store: options.schemaStore }),
+    });
+    this.params = {
+      path: options.path,
+      schemaRegistry: this.#resolver.sources.registryUrl,
+      schemaDir: options.schemaDir ?? null,
+    };
+  }
+
+  /**
+   * Yield every alert of every file, in path order.
+   *
+   * @param options Signal and limit (checked between records) and stored positions.
+   * @returns Alerts and rejected records with their cursors.
+   */
+  async *alerts(options: AlertsOptions = {}): AsyncGenerator<SourcedAlert, void, undefined> {
+    const { signal, limit = Infinity, resumeFrom } = options;
+    if (limit <= 0) return;
+    let yielded = 0;
+    for await (const path of expandPaths(this.#options.path)) {
+      if (signal?.aborted) return;
+      for await (const item of this.#readFile(path, resumeFrom?.get(path))) {
+        yield item;
+        if (++yielded >= limit || signal?.aborted) return;
+      }
+    }
+  }
+
+  /** Close any file still open. Safe to call twice. */
+  [Symbol.asyncDispose](): Promise<void> {
+    for (const stream of this.#open) stream.close();
+    this.#open.clear();
+    return Promise.resolve();
+  }
+
+  async *#readFile(path: string, stored: string | undefined): AsyncGenerator<SourcedAlert> {
+    if (stored === WHOLE_FILE) return;
+    let stream: ByteStream;
+    try {
+      stream = await ByteStream.open(path);
+    } catch (error) {
+      yield _rejected(path, WHOLE_FILE, `Cannot open "${path}": ${_message(error)}`, null, error);
+      return;
+    }
+    this.#open.add(stream);
+    try {
+      const head = await stream.peek(4);
+      if (head.length === 0) {
+        yield _rejected(path, WHOLE_FILE, `File "${path}" is empty`, null);
+      } else if (OCF_MAGIC.every((b, i) => head[i] === b)) {
+        yield* this.#readContainer(path, stream, stored);
+      } else if (head[0] === 0x00) {
+        if (stored === undefined) yield await this.#readFramed(path, stream);
+      } else if (await _looksLikeCsv(stream)) {
+        yield* this.#readCsv(path, stream, stored);
+      } else {
+        const raw = await stream.readUpTo(KEEP_RAW);
+        yield _rejected(
+          path,
+          WHOLE_FILE,
+          `Unrecognised file "${path}": not an Avro container file, a Confluent-framed message or a CSV file with a dia_source_id column`,
+          raw,
+        );
+      }
+    } catch (error) {
+      if (error instanceof SourceError) throw error;
+      // A broken gzip stream or a read error ends this file only (once: not again on resume).
+      const position = `${stream.offset}:all`;
+      if (position !== stored) {
+        yield _rejected(
+          path,
+          position,
+          `Cannot read "${path}" at offset ${stream.offset}: ${_message(error)}`,
+          null,
+          error,
+        );
+      }
+    } finally {
+      this.#open.delete(stream);
+      stream.close();
+    }
+  }
+
+  async *#readContainer(
+    path: string,
+    stream: ByteStream,
+    stored: string | undefined,
+  ): AsyncGenerator<SourcedAlert> {
+    let schema: ResolvedSchema;
+    try {
+      const header = await readOcfHeader(stream);
+      schema = await this.#resolver.fromJson(header.schemaJson);
+      const resume = _parseBlockPosition(stored);
+      if (resume !== null && resume.offset > stream.offset) {
+        if (stream.seekable) await stream.seek(resume.offset);
+        else await stream.skip(resume.offset - stream.offset);
+      }
+      for await (const block of readOcfBlocks(stream, header, this.#options.blockLimits)) {
+        const done = resume !== null && block.offset === resume.offset ? resume.record : -1;
+        if (resume !== null && block.offset < resume.offset) continue;
+        if (block.kind === "damaged") {
+          if (done === Infinity) continue;
+          yield _rejected(path, `${block.offset}:all`, `${block.error} in "${path}"`, block.raw);
+          continue;
+        }
+        yield* this.#decodeBlock(path, schema, block.offset, block.count, block.data, done);
+      }
+    } catch (error) {
+      if (
+        !(error instanceof OcfHeaderError || error instanceof SyntaxError || _isSchemaError(error))
+      ) {
+        throw error;
+      }
+      yield _rejected(
+        path,
+        WHOLE_FILE,
+        `Cannot read the Avro container "${path}": ${_message(error)}`,
+        await _head(path),
+        error,
+      );
+    }
+  }
+
+  *#decodeBlock(
+    path: string,
+    schema: ResolvedSchema,
+    offset: number,
+    count: number,
+    data: Uint8Array,
+    done: number,
+  ): Generator<SourcedAlert> {
+    const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    let at = 0;
+    for (let record = 0; record < count; record++) {
+      const start = at;
+      let decoded: { value: unknown; offset: number };
+      try {
+        decoded = schema.type.decode(buffer, at);
+        if (decoded.offset < 0) throw new RangeError("the block ends inside the record");
+      } catch (error) {
+        if (done === Infinity) return;
+        // Without this record's end the rest of the block cannot be found: keep it whole.
+        yield _rejected(
+          path,
+          `${offset}:all`,
+          `Cannot decode record ${record} of the block at offset ${offset} in "${path}" (${
+            count - record
+          } records to the block's end kept together): ${_message(error)}`,
+          data.slice(start, start + KEEP_RAW),
+          error,
+        );
+        return;
+      }
+      at = decoded.offset;
+      if (record <= done) continue;
+      const position = `${offset}:${record}`;
+      try {
+        yield {
+          kind: "alert",
+          alert: _toAlertRecord(decoded.value, schema),
+          cursor: { stream: path, position },
+        };
+      } catch (error) {
+        if (!(error instanceof TypeError)) throw error;
+        yield _rejected(
+          path,
+          position,
+          `Cannot map record ${record} of the block at offset ${offset} in "${path}": ${error.message}`,
+          data.slice(start, at),
+          error,
+        );
+      }
+    }
+    if (at !== data.length && done !== Infinity) {
+      yield _rejected(
+        path,
+        `${offset}:all`,
+        `The block at offset ${offset} in "${path}" has ${
+          data.length - at
+        } bytes after its last record`,
+        data.slice(at, at + KEEP_RAW),
+      );
+    }
+  }
+
+  async #readFramed(path: string, stream: ByteStream): Promise<SourcedAlert> {
+    const max = this.#options.maxMessageBytes ?? 64 << 20;
+    const bytes = await stream.readUpTo(max + 1);
+    if (bytes.length > max) {
+      return _rejected(
+        path,
+        "0",
+        `Framed message "${path}" is larger than ${max} bytes`,
+        bytes.subarray(0, KEEP_RAW),
+      );
+    }
+    if (bytes.length < 5) {
+      return _rejected(
+        path,
+        "0",
+        `Framed message "${path}" is ${bytes.length} bytes, shorter than its 5-byte header`,
+        bytes,
+      );
+    }
+    const id = new DataView(bytes.buffer, bytes.byteOffset).getInt32(1);
+    try {
+      const schema = await this.#resolver.byId(id);
+      const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const { value, offset } = schema.type.decode(buffer, 5);
+      if (offset < 0) throw new RangeError("the message ends inside the record");
+      if (offset !== bytes.length) {
+        throw new RangeError(`${bytes.length - offset} bytes follow the record`);
+      }
+      return {
+        kind: "alert",
+        alert: _toAlertRecord(value, schema),
+        cursor: { stream: path, position: "0" },
+      };
+    } catch (error) {
+      if (error instanceof SourceError) throw error;
+      return _rejected(
+        path,
+        "0",
+        `Cannot decode the framed message "${path}" (schema id ${id}): ${_message(error)}`,
+        bytes,
+        error,
+      );
+    }
+  }
+
+  async *#readCsv(
+    path: string,
+    stream: ByteStream,
+    stored: string | undefined,
+  ): AsyncGenerator<SourcedAlert> {
+    const skipThrough = stored === undefined ? undefined : Number(stored);
+    const input = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const chunk = await stream.readUpTo(64 * 1024);
+        if (chunk.length === 0) controller.close();
+        else controller.enqueue(chunk.slice());
+      },
+    });
+    try {
+      for await (
+        const row of readCsvAlerts(input, {
+          stream: path,
+          ...(skipThrough === undefined || !Number.isSafeInteger(skipThrough)
+            ? {}
+            : { skipThrough }),
+        })
+      ) {
+        const cursor = { stream: path, position: String(row.index) };
+        if (row.kind === "alert") {
+          yield { kind: "alert", alert: row.alert, cursor, cutoutPaths: row.cutoutPaths };
+        } else {
+          yield { kind: "rejected", error: row.error, raw: row.raw, cursor };
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof AlertParseError)) throw error;
+      yield _rejected(path, WHOLE_FILE, error.message, await _head(path), error);
+    }
+  }
+}
+
+function _toAlertRecord(value: unknown, schema: ResolvedSchema): AlertRecord {
+  if (typeof value !== "object" || value === null) {
+    throw new TypeError("The record is not an alert packet");
+  }
+  const packet = value as Record<string, unknown>;
+  const survey = schema.survey ?? ("candidate" in packet ? "ztf" : "lsst");
+  if (survey === "ztf") {
+    const version = typeof packet.schemavsn === "string" ? packet.schemavsn : "unknown";
+    return toZtfAlertRecord(packet as unknown as ZtfAlertPacket, version, { source: "file" });
+  }
+  return toAlertRecord(packet as unknown as LsstAlertPacket, schema.version ?? "unknown", {
+    source: "file",
+  });
+}
+
+// The schema parsed as JSON but is not a valid Avro schema (avsc throws plain Errors).
+function _isSchemaError(error: unknown): boolean {
+  return error instanceof Error && error.constructor === Error;
+}
+
+// The start of a file that could not be read, for the quarantine.
+async function _head(path: string): Promise<Uint8Array | null> {
+  try {
+    using file = await Deno.open(path);
+    const buffer = new Uint8Array(KEEP_RAW);
+    let total = 0;
+    while (total < buffer.length) {
+      const n = await file.read(buffer.subarray(total));
+      if (n === null) break;
+      total += n;
+    }
+    return buffer.slice(0, total);
+  } catch {
+    return null;
+  }
+}
+
+function _parseBlockPosition(
+  stored: string | undefined,
+): { offset: number; record: number } | null {
+  if (stored === undefined) return null;
+  const match = /^(\d+):(\d+|all)$/.exec(stored);
+  if (match === null) return null;
+  return { offset: Number(match[1]), record: match[2] === "all" ? Infinity : Number(match[2]) };
+}
+
+async function _looksLikeCsv(stream: ByteStream): Promise<boolean> {
+  const head = await stream.peek(64 * 1024);
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(head);
+  const firstLine = text.replace(/^\uFEFF/, "").split(/\r?\n/, 1)[0] ?? "";
+  return /(^|,)\s*"?dia_source_id"?\s*(,|$)/.test(firstLine);
+}
+
+function _rejected(
+  stream: string,
+  position: string,
+  message: string,
+  raw: Uint8Array | null,
+  cause?: unknown,
+): SourcedAlert {
+  return {
+    kind: "rejected",
+    error: new AlertParseError(message, {
+      stream,
+      position,
+      ...(cause === undefined ? {} : { cause }),
+    }),
+    raw,
+    cursor: { stream, position },
+  };
+}
+
+function _message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
