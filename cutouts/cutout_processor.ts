@@ -8,7 +8,7 @@ import { resolve, sep } from "node:path";
 import { kill } from "node:process";
 import { gunzip } from "node:zlib";
 import type { AlertRecord } from "../pipeline/alert_record.ts";
-import { readFits } from "./fits_reader.ts";
+import { normalizeFits } from "./fits_normalizer.ts";
 
 /** Which of an alert's three cutouts. */
 export type CutoutKind = "science" | "template" | "difference";
@@ -66,8 +66,9 @@ let tempCounter = 0;
 
 /**
  * Saves alert cutouts as `<outputDir>/<YYYY-MM-DD>/<diaSourceId>/<kind>.fits`, where the date is
- * the UTC date of the alert's `midpointMjdTai`. Gzipped cutouts (ZTF) are decompressed first;
- * cutouts that are not valid FITS are returned as problems and not written. Each file is written
+ * the UTC date of the alert's `midpointMjdTai`. Gzipped cutouts (ZTF) are decompressed first
+ * and free-format mandatory keywords rewritten in fixed format (see `normalizeFits`); cutouts
+ * that are not valid FITS are returned as problems and not written. Each file is written
  * under `<outputDir>/.tmp/` and renamed into place, so a crash never leaves a partial `.fits`
  * and a replay overwrites the same file with the same bytes.
  *
@@ -237,7 +238,9 @@ export class CutoutProcessor {
       }
     }
     try {
-      readFits(fits);
+      // Validates like readFits() and rewrites free-format mandatory cards (ZTF's SIMPLE) so
+      // every saved file passes fitsverify; conforming files come back as the same bytes.
+      fits = normalizeFits(fits);
     } catch (error) {
       if (error instanceof RangeError) return error.message;
       throw error;

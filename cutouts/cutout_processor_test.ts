@@ -3,10 +3,18 @@ import { join, sep } from "node:path";
 import { kill } from "node:process";
 import { createGzip, gzipSync } from "node:zlib";
 import type { AlertRecord } from "../pipeline/alert_record.ts";
-import { FITSVERIFY, fixturesDir, pythonWith, run, testWith } from "../tests/_support.ts";
+import { boomCutouts } from "../tests/_fixtures.ts";
+import {
+  FITSVERIFY,
+  fixturesDir,
+  pythonWith,
+  run,
+  testWith,
+  withTempDir,
+} from "../tests/_support.ts";
 import { CutoutProcessor } from "./cutout_processor.ts";
 import { fitsImage, readFits } from "./fits_reader.ts";
-import { encodeFits, formatFitsCard } from "./fits_writer.ts";
+import { encodeFits } from "./fits_writer.ts";
 
 const FIXTURES = fixturesDir();
 const PYTHON = pythonWith("astropy");
@@ -55,15 +63,6 @@ function alert(fields: Partial<AlertRecord> = {}): AlertRecord {
   };
 }
 
-async function withOutputDir(use: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "cutout-processor-test-" });
-  try {
-    await use(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
@@ -82,29 +81,6 @@ async function listTree(dir: string, prefix = ""): Promise<string[]> {
     else found.push(path);
   }
   return found.sort();
-}
-
-/** The difference, science and template cutouts of the boom v9.0 alert, in stored order. */
-async function rubinCutouts(): Promise<Uint8Array[]> {
-  const file = await Deno.readFile(
-    join(FIXTURES!, "lsst/cwf/boom-7912941781254298-v9_0-cutouts.avro"),
-  );
-  const simple = new TextEncoder().encode(
-    formatFitsCard({ key: "SIMPLE", value: true }).slice(0, 30),
-  );
-  const cutouts: Uint8Array[] = [];
-  for (let start = 0; start + simple.length <= file.length; start++) {
-    if (!simple.every((byte, j) => file[start + j] === byte)) continue;
-    // Avro bytes: a zigzag varint length ends just before the content; the byte before the
-    // varint (the union index 0x02) has its high bit clear.
-    let first = start - 1;
-    while ((file[first - 1]! & 0x80) !== 0) first--;
-    let zigzag = 0;
-    for (let i = start - 1; i >= first; i--) zigzag = zigzag * 128 + (file[i]! & 0x7f);
-    cutouts.push(file.subarray(start, start + zigzag / 2));
-  }
-  assert.deepEqual(cutouts.map((bytes) => bytes.length), [34_560, 34_560, 69_120]);
-  return cutouts;
 }
 
 /** A gzip stream of `mib` MiB of zeros, compressed chunk by chunk so the test stays light. */
@@ -129,7 +105,7 @@ async function gzippedZeros(mib: number): Promise<Uint8Array> {
 }
 
 Deno.test("process() writes each cutout to <outputDir>/<UTC date>/<diaSourceId>/<kind>.fits", async () => {
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const input = alert();
     const result = await new CutoutProcessor({ outputDir: dir }).process(input);
     const folder = join(dir, "2025-10-13", "1234");
@@ -203,7 +179,7 @@ Deno.test("new CutoutProcessor() refuses a concurrency or size cap below 1", () 
 });
 
 Deno.test("process() keeps ids above 2^53 exact in the path", async () => {
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const result = await new CutoutProcessor({ outputDir: dir }).process(
       alert({ diaSourceId: 170587117485817955n }),
     );
@@ -213,7 +189,7 @@ Deno.test("process() keeps ids above 2^53 exact in the path", async () => {
 });
 
 Deno.test("process() returns null paths for the kinds an alert does not carry", async () => {
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const result = await new CutoutProcessor({ outputDir: dir }).process(
       alert({ cutoutScience: null, cutoutDifference: null }),
     );
@@ -225,7 +201,7 @@ Deno.test("process() returns null paths for the kinds an alert does not carry", 
 });
 
 Deno.test("process() decompresses gzipped cutouts and writes plain FITS", async () => {
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const plain = fits(42);
     const result = await new CutoutProcessor({ outputDir: dir }).process(
       alert({ cutoutScience: gzipSync(plain), cutoutTemplate: null, cutoutDifference: null }),
@@ -238,7 +214,7 @@ Deno.test("process() decompresses gzipped cutouts and writes plain FITS", async 
 });
 
 Deno.test("process() returns invalid cutouts as problems and still writes the valid ones", async () => {
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const notFits = new TextEncoder().encode("not a FITS file");
     const brokenGzip = Uint8Array.of(0x1f, 0x8b, 0x08, 0, 1, 2, 3);
     const gzippedNotFits = gzipSync(new Uint8Array(2880));
@@ -273,7 +249,7 @@ Deno.test("process() returns invalid cutouts as problems and still writes the va
 Deno.test("process() rejects a gzip bomb as a problem without inflating it past the cap", async () => {
   const bomb = await gzippedZeros(200);
   assert.ok(bomb.length < 1024 * 1024, `the bomb is ${bomb.length} bytes`);
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const result = await new CutoutProcessor({ outputDir: dir }).process(
       alert({ cutoutScience: bomb }),
     );
@@ -289,7 +265,7 @@ Deno.test("process() rejects a gzip bomb as a problem without inflating it past 
 });
 
 Deno.test("process() honours a lower maxFitsBytes for gzipped cutouts", async () => {
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const result = await new CutoutProcessor({ outputDir: dir, maxFitsBytes: 5759 }).process(
       alert({ cutoutScience: gzipSync(fits(1)), cutoutTemplate: gzipSync(new Uint8Array(5760)) }),
     );
@@ -299,7 +275,7 @@ Deno.test("process() honours a lower maxFitsBytes for gzipped cutouts", async ()
 });
 
 Deno.test("process() leaves no .part file behind and overwrites on replay", async () => {
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const processor = new CutoutProcessor({ outputDir: dir });
     const first = await processor.process(alert());
     assert.deepEqual([...Deno.readDirSync(join(dir, ".tmp"))], []);
@@ -311,7 +287,7 @@ Deno.test("process() leaves no .part file behind and overwrites on replay", asyn
 });
 
 Deno.test("process() throws on a file-system failure and removes its temp file", async () => {
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const processor = new CutoutProcessor({ outputDir: dir });
     // A folder where the file should go makes the rename fail.
     await Deno.mkdir(join(dir, "2025-10-13", "1234", "science.fits"), { recursive: true });
@@ -321,7 +297,7 @@ Deno.test("process() throws on a file-system failure and removes its temp file",
 });
 
 Deno.test("process() never has more writes in flight than its concurrency", async () => {
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const processor = new CutoutProcessor({ outputDir: dir, concurrency: 4 });
     const alerts = Array.from({ length: 200 }, (_, i) => alert({ diaSourceId: BigInt(i) }));
     const results = await Promise.all(alerts.map((each) => processor.process(each)));
@@ -333,7 +309,7 @@ Deno.test("process() never has more writes in flight than its concurrency", asyn
 
 Deno.test("cleanStaleTempFiles() removes .part files of dead processes and keeps live ones", async () => {
   assert.throws(() => kill(DEAD_PID, 0), { code: "ESRCH" }, `pid ${DEAD_PID} is alive`);
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const processor = new CutoutProcessor({ outputDir: dir });
     assert.equal(await processor.cleanStaleTempFiles(), 0);
     const tmp = join(dir, ".tmp");
@@ -347,7 +323,7 @@ Deno.test("cleanStaleTempFiles() removes .part files of dead processes and keeps
 });
 
 Deno.test("cleanStaleTempFiles() removes an hour-old .part of a live pid, which was reused", async () => {
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const tmp = join(dir, ".tmp");
     await Deno.mkdir(tmp);
     const old = new Date(Date.now() - 2 * 3_600_000);
@@ -361,7 +337,7 @@ Deno.test("cleanStaleTempFiles() removes an hour-old .part of a live pid, which 
 });
 
 Deno.test("cleanStaleTempFiles() falls back to file age without --allow-run, as the CLI runs", async () => {
-  await withOutputDir(async (dir) => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
     const tmp = join(dir, ".tmp");
     await Deno.mkdir(tmp);
     const old = new Date(Date.now() - 2 * 3_600_000);
@@ -398,8 +374,8 @@ testWith(
   {
     name: "process() writes the real Rubin cutouts as files that pass fitsverify",
     async fn() {
-      const [difference, science, template] = await rubinCutouts();
-      await withOutputDir(async (dir) => {
+      const [difference, science, template] = await boomCutouts();
+      await withTempDir("cutout-processor-test-", async (dir) => {
         const result = await new CutoutProcessor({ outputDir: dir }).process(
           alert({
             diaSourceId: 7912941781254298n,
@@ -421,8 +397,8 @@ testWith(
 testWith(FIXTURES !== null && PYTHON !== null, "the shared fixtures and python3-astropy", {
   name: "process() writes the real Rubin cutouts as files astropy reads with identical pixels",
   async fn() {
-    const [difference, science, template] = await rubinCutouts();
-    await withOutputDir(async (dir) => {
+    const [difference, science, template] = await boomCutouts();
+    await withTempDir("cutout-processor-test-", async (dir) => {
       const result = await new CutoutProcessor({ outputDir: dir }).process(
         alert({
           diaSourceId: 7912941781254298n,

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { fixturesDir, pythonWith, run, testWith } from "../tests/_support.ts";
+import { avroBytesAt, boomCutouts, indexesOf } from "../tests/_fixtures.ts";
+import { fixturesDir, pythonWith, run, testWith, withTempDir } from "../tests/_support.ts";
 import { fitsImage, readFits } from "./fits_reader.ts";
 import { encodeFits, FITS_BLOCK, type FitsCard, formatFitsCard } from "./fits_writer.ts";
 
@@ -74,39 +75,6 @@ function concat(...parts: Uint8Array[]): Uint8Array {
     offset += part.length;
   }
   return out;
-}
-
-/**
- * The Avro `bytes` value whose content starts at `start`, sized by the zigzag varint just before
- * it. The varint's earlier bytes have the high bit set; the byte before the varint (a union
- * index or the last character of a string) does not.
- */
-function avroBytesAt(file: Uint8Array, start: number): Uint8Array {
-  let first = start - 1;
-  while (first > 0 && (file[first - 1]! & 0x80) !== 0) first--;
-  let zigzag = 0;
-  for (let i = start - 1; i >= first; i--) zigzag = zigzag * 128 + (file[i]! & 0x7f);
-  assert.equal(zigzag % 2, 0, "a negative length");
-  const length = zigzag / 2;
-  assert.ok(start + length <= file.length, "a length past the end of the file");
-  return file.subarray(start, start + length);
-}
-
-function indexesOf(file: Uint8Array, needle: Uint8Array): number[] {
-  const found: number[] = [];
-  for (let i = 0; i + needle.length <= file.length; i++) {
-    if (needle.every((byte, j) => file[i + j] === byte)) found.push(i);
-  }
-  return found;
-}
-
-/** The difference, science and template cutouts of the boom v9.0 alert, in stored order. */
-async function rubinCutouts(): Promise<Uint8Array[]> {
-  const file = await Deno.readFile(
-    join(FIXTURES!, "lsst/cwf/boom-7912941781254298-v9_0-cutouts.avro"),
-  );
-  const simple = ascii.encode(formatFitsCard({ key: "SIMPLE", value: true }).slice(0, 30));
-  return indexesOf(file, simple).map((start) => avroBytesAt(file, start));
 }
 
 Deno.test("readFits() reads back the structure, EXTNAMEs and pixels that encodeFits() wrote", () => {
@@ -392,7 +360,7 @@ Deno.test("readFits() throws nothing but RangeError for any truncation or corrup
 testWith(FIXTURES !== null, "the shared fixtures (../shared/fixtures)", {
   name: "readFits() reads the three real Rubin cutouts of the boom v9.0 alert",
   async fn() {
-    const cutouts = await rubinCutouts();
+    const cutouts = await boomCutouts();
     assert.deepEqual(cutouts.map((bytes) => bytes.length), [34_560, 34_560, 69_120]);
     const psf = [[41, 41], [41, 41], [77, 77]];
     cutouts.forEach((bytes, i) => {
@@ -414,9 +382,8 @@ testWith(FIXTURES !== null, "the shared fixtures (../shared/fixtures)", {
 testWith(FIXTURES !== null && PYTHON !== null, "the shared fixtures and python3-astropy", {
   name: "fitsImage() agrees with astropy on every pixel of the real Rubin cutouts",
   async fn() {
-    const dir = await Deno.makeTempDir({ prefix: "fits-reader-test-" });
-    try {
-      for (const bytes of await rubinCutouts()) {
+    await withTempDir("fits-reader-test-", async (dir) => {
+      for (const bytes of await boomCutouts()) {
         const path = join(dir, "cutout.fits");
         await Deno.writeFile(path, bytes);
         const script = "import json,sys,math\nfrom astropy.io import fits\n" +
@@ -429,9 +396,7 @@ testWith(FIXTURES !== null && PYTHON !== null, "the shared fixtures and python3-
         );
         assert.deepEqual(ours, JSON.parse(stdout));
       }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 

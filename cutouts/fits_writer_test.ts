@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { FITSVERIFY, pythonWith, run, testWith } from "../tests/_support.ts";
+import { FITSVERIFY, pythonWith, run, testWith, withTempDir } from "../tests/_support.ts";
 import { fitsImage, readFits } from "./fits_reader.ts";
 import { encodeFits, FITS_BLOCK, type FitsImage, formatFitsCard } from "./fits_writer.ts";
 
@@ -70,15 +70,12 @@ function sampleImages(): FitsImage[] {
   ];
 }
 
-async function withFile(bytes: Uint8Array, use: (path: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "fits-writer-test-" });
-  try {
+function withFile(bytes: Uint8Array, use: (path: string) => Promise<void>): Promise<void> {
+  return withTempDir("fits-writer-test-", async (dir) => {
     const path = join(dir, "sample.fits");
     await Deno.writeFile(path, bytes);
     await use(path);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 }
 
 function nullNaN(pixels: ArrayLike<number>): (number | null)[] {

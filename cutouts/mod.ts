@@ -5,5 +5,6 @@
  */
 
 export * from "./cutout_processor.ts";
+export * from "./fits_normalizer.ts";
 export * from "./fits_reader.ts";
 export * from "./fits_writer.ts";

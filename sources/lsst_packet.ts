@@ -11,6 +11,17 @@ import {
   associationId,
   type HistoryObservation,
 } from "../pipeline/alert_record.ts";
+import {
+  asBytes,
+  asFinite,
+  asFloat,
+  asId,
+  asInt,
+  asOptionalId,
+  asString,
+  fieldError,
+  showValue,
+} from "./_packet_fields.ts";
 
 /**
  * An Avro `long` as decoded: a `bigint` when the decoder is set up for 64-bit ids (as it must
@@ -144,51 +155,51 @@ export function toAlertRecord(
   options: ToAlertRecordOptions = {},
 ): AlertRecord {
   if (typeof packet !== "object" || packet === null) {
-    throw new TypeError(`Alert packet is not a record: ${_show(packet)}`);
+    throw new TypeError(`Alert packet is not a record: ${showValue(packet)}`);
   }
   const source = packet.diaSource;
   if (typeof source !== "object" || source === null) {
-    throw _fieldError("diaSource", "a record", source);
+    throw fieldError("diaSource", "a record", source);
   }
   // v8+ name the top-level id after the triggering DIASource; v7 calls it alertId.
   const alertId = packet.diaSourceId !== undefined
-    ? _id(packet.diaSourceId, "diaSourceId")
-    : _id(packet.alertId, "alertId");
+    ? asId(packet.diaSourceId, "diaSourceId")
+    : asId(packet.alertId, "alertId");
 
   return {
-    diaSourceId: _id(source.diaSourceId, "diaSource.diaSourceId"),
+    diaSourceId: asId(source.diaSourceId, "diaSource.diaSourceId"),
     alertId,
-    diaObjectId: associationId(_optionalId(source.diaObjectId, "diaSource.diaObjectId")),
-    ssObjectId: associationId(_optionalId(source.ssObjectId, "diaSource.ssObjectId")),
+    diaObjectId: associationId(asOptionalId(source.diaObjectId, "diaSource.diaObjectId")),
+    ssObjectId: associationId(asOptionalId(source.ssObjectId, "diaSource.ssObjectId")),
     ssObjectName: null,
     objectName: null,
-    ssObjectReassocTimeMjdTai: _float(
+    ssObjectReassocTimeMjdTai: asFloat(
       source.ssObjectReassocTimeMjdTai,
       "diaSource.ssObjectReassocTimeMjdTai",
     ),
-    ra: _finite(source.ra, "diaSource.ra"),
-    dec: _finite(source.dec, "diaSource.dec"),
-    raErr: _float(source.raErr, "diaSource.raErr"),
-    decErr: _float(source.decErr, "diaSource.decErr"),
-    midpointMjdTai: _finite(source.midpointMjdTai, "diaSource.midpointMjdTai"),
-    band: _string(source.band, "diaSource.band"),
-    psfFlux: _float(source.psfFlux, "diaSource.psfFlux"),
-    psfFluxErr: _float(source.psfFluxErr, "diaSource.psfFluxErr"),
-    snr: _float(source.snr, "diaSource.snr"),
-    extendedness: _float(source.extendedness, "diaSource.extendedness"),
-    reliability: _float(source.reliability, "diaSource.reliability"),
-    visit: _optionalId(source.visit, "diaSource.visit"),
-    detector: _int(source.detector, "diaSource.detector"),
-    observationReason: _string(packet.observation_reason, "observation_reason"),
-    targetName: _string(packet.target_name, "target_name"),
+    ra: asFinite(source.ra, "diaSource.ra"),
+    dec: asFinite(source.dec, "diaSource.dec"),
+    raErr: asFloat(source.raErr, "diaSource.raErr"),
+    decErr: asFloat(source.decErr, "diaSource.decErr"),
+    midpointMjdTai: asFinite(source.midpointMjdTai, "diaSource.midpointMjdTai"),
+    band: asString(source.band, "diaSource.band"),
+    psfFlux: asFloat(source.psfFlux, "diaSource.psfFlux"),
+    psfFluxErr: asFloat(source.psfFluxErr, "diaSource.psfFluxErr"),
+    snr: asFloat(source.snr, "diaSource.snr"),
+    extendedness: asFloat(source.extendedness, "diaSource.extendedness"),
+    reliability: asFloat(source.reliability, "diaSource.reliability"),
+    visit: asOptionalId(source.visit, "diaSource.visit"),
+    detector: asInt(source.detector, "diaSource.detector"),
+    observationReason: asString(packet.observation_reason, "observation_reason"),
+    targetName: asString(packet.target_name, "target_name"),
     schemaVersion,
     source: options.source ?? "file",
     survey: "lsst",
     history: _history(packet.prvDiaSources),
     snapshot: false,
-    cutoutScience: _bytes(packet.cutoutScience, "cutoutScience"),
-    cutoutTemplate: _bytes(packet.cutoutTemplate, "cutoutTemplate"),
-    cutoutDifference: _bytes(packet.cutoutDifference, "cutoutDifference"),
+    cutoutScience: asBytes(packet.cutoutScience, "cutoutScience"),
+    cutoutTemplate: asBytes(packet.cutoutTemplate, "cutoutTemplate"),
+    cutoutDifference: asBytes(packet.cutoutDifference, "cutoutDifference"),
     isReassociation: false,
     reassociationReason: null,
     reassociations: [],
@@ -199,92 +210,31 @@ export function toAlertRecord(
 // with indices are only built when a value is wrong.
 function _history(entries: readonly LsstDiaSource[] | null | undefined): HistoryObservation[] {
   if (entries === null || entries === undefined) return [];
-  if (!Array.isArray(entries)) throw _fieldError("prvDiaSources", "an array", entries);
+  if (!Array.isArray(entries)) throw fieldError("prvDiaSources", "an array", entries);
   const history: HistoryObservation[] = new Array(entries.length);
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i];
     if (typeof entry !== "object" || entry === null) {
-      throw _fieldError(`prvDiaSources[${i}]`, "a record", entry);
+      throw fieldError(`prvDiaSources[${i}]`, "a record", entry);
     }
     const id = entry.diaSourceId;
     const ss = entry.ssObjectId;
     const midpoint = entry.midpointMjdTai;
     const reassoc = entry.ssObjectReassocTimeMjdTai;
     history[i] = {
-      diaSourceId: typeof id === "bigint" ? id : _id(id, `prvDiaSources[${i}].diaSourceId`),
+      diaSourceId: typeof id === "bigint" ? id : asId(id, `prvDiaSources[${i}].diaSourceId`),
       ssObjectId: ss === null || ss === undefined || ss === 0n
         ? null
         : typeof ss === "bigint"
         ? ss
-        : associationId(_optionalId(ss, `prvDiaSources[${i}].ssObjectId`)),
+        : associationId(asOptionalId(ss, `prvDiaSources[${i}].ssObjectId`)),
       midpointMjdTai: typeof midpoint === "number" && Number.isFinite(midpoint)
         ? midpoint
-        : _finite(midpoint, `prvDiaSources[${i}].midpointMjdTai`),
+        : asFinite(midpoint, `prvDiaSources[${i}].midpointMjdTai`),
       ssObjectReassocTimeMjdTai: reassoc === undefined || reassoc === null
         ? null
-        : _float(reassoc, `prvDiaSources[${i}].ssObjectReassocTimeMjdTai`),
+        : asFloat(reassoc, `prvDiaSources[${i}].ssObjectReassocTimeMjdTai`),
     };
   }
   return history;
-}
-
-function _id(value: unknown, field: string): bigint {
-  if (typeof value === "bigint") return value;
-  if (typeof value === "number" && Number.isInteger(value)) {
-    if (Number.isSafeInteger(value)) return BigInt(value);
-    throw new TypeError(
-      `Alert packet field "${field}" is beyond 2^53 and lost precision (decode Avro long as ` +
-        `bigint): "${value}"`,
-    );
-  }
-  throw _fieldError(field, "an integer", value);
-}
-
-function _optionalId(value: unknown, field: string): bigint | null {
-  if (value === null || value === undefined) return null;
-  return _id(value, field);
-}
-
-function _finite(value: unknown, field: string): number {
-  if (typeof value === "number" && Number.isFinite(value)) return value;
-  throw _fieldError(field, "a finite number", value);
-}
-
-function _float(value: unknown, field: string): number | null {
-  if (typeof value === "number") return value === value ? value : null;
-  if (value === null || value === undefined) return null;
-  throw _fieldError(field, "a number", value);
-}
-
-function _int(value: unknown, field: string): number | null {
-  if (typeof value === "number" && Number.isInteger(value)) return value;
-  if (value === null || value === undefined) return null;
-  throw _fieldError(field, "an integer", value);
-}
-
-function _string(value: unknown, field: string): string | null {
-  if (typeof value === "string") return value;
-  if (value === null || value === undefined) return null;
-  throw _fieldError(field, "a string", value);
-}
-
-function _bytes(value: unknown, field: string): Uint8Array | null {
-  if (value instanceof Uint8Array) return value;
-  if (value === null || value === undefined) return null;
-  throw _fieldError(field, "bytes", value);
-}
-
-function _fieldError(field: string, expected: string, value: unknown): TypeError {
-  if (value === undefined) return new TypeError(`Alert packet field "${field}" is missing`);
-  return new TypeError(`Alert packet field "${field}" is not ${expected}: ${_show(value)}`);
-}
-
-function _show(value: unknown): string {
-  if (value === null) return `"null"`;
-  if (Array.isArray(value)) return "an array";
-  if (value instanceof Uint8Array) return "bytes";
-  if (typeof value === "object") return "a record";
-  if (typeof value === "function") return "a function";
-  const text = String(value);
-  return `"${text.length > 60 ? `${text.slice(0, 57)}...` : text}"`;
 }

@@ -3,6 +3,7 @@ import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import avro from "avsc";
 import { fixturesDir, testWith } from "../tests/_support.ts";
+import { createAvroType } from "./avro_schema.ts";
 import { type LsstAlertPacket, type LsstDiaSource, toAlertRecord } from "./lsst_packet.ts";
 
 const BIG_ID = 170094456272322680n; // above 2^53: a JS number cannot hold it
@@ -386,26 +387,9 @@ Deno.test("toAlertRecord() does not touch the packet", () => {
   assert.deepEqual(packet, before);
 });
 
-/** Avro `long` as `bigint`: ids above 2^53 must stay exact. */
-const LongType = avro.types.LongType.__with({
-  fromBuffer: (buffer: Buffer) => buffer.readBigInt64LE(),
-  toBuffer: (n: bigint) => {
-    const buffer = Buffer.alloc(8);
-    buffer.writeBigInt64LE(BigInt(n));
-    return buffer;
-  },
-  fromJSON: BigInt,
-  toJSON: Number,
-  isValid: (n: unknown) => typeof n === "bigint",
-  compare: (a: bigint, b: bigint) => a === b ? 0 : a < b ? -1 : 1,
-});
-
 /** Decode an Avro Object Container File with its own schema, `long` as `bigint`. */
 async function readOcf(path: string): Promise<LsstAlertPacket[]> {
-  const header = avro.extractFileHeader(path);
-  const readerSchema = avro.Type.forSchema(header.meta["avro.schema"], {
-    registry: { long: LongType },
-  });
+  const readerSchema = createAvroType(avro.extractFileHeader(path).meta["avro.schema"]);
   const decoder = avro.createFileDecoder(path, { readerSchema });
   const records: LsstAlertPacket[] = [];
   await new Promise<void>((resolve, reject) => {

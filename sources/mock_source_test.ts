@@ -6,6 +6,7 @@ import avro from "avsc";
 import type { AlertRecord, ReassociationReason } from "../pipeline/alert_record.ts";
 import { fixturesDir, testWith } from "../tests/_support.ts";
 import type { AlertsOptions, SourcedAlert } from "./alert_source.ts";
+import { createAvroType } from "./avro_schema.ts";
 import { toAlertRecord } from "./lsst_packet.ts";
 import { MOCK_SCHEMA_VERSION, type MockDetection, MockSource } from "./mock_source.ts";
 
@@ -396,20 +397,6 @@ Deno.test("MockSource cutouts are 3-HDU FITS files like Rubin's", () => {
   }
 });
 
-/** Avro `long` as `bigint`, as the ingester decodes it. */
-const LongType = avro.types.LongType.__with({
-  fromBuffer: (buffer: Buffer) => buffer.readBigInt64LE(),
-  toBuffer: (n: bigint) => {
-    const buffer = Buffer.alloc(8);
-    buffer.writeBigInt64LE(BigInt(n));
-    return buffer;
-  },
-  fromJSON: BigInt,
-  toJSON: Number,
-  isValid: (n: unknown) => typeof n === "bigint",
-  compare: (a: bigint, b: bigint) => a === b ? 0 : a < b ? -1 : 1,
-});
-
 /** The official v11.0 alert schema: sub-records into one registry first, `alert` last. */
 function officialV11(): avro.Type {
   const dir = join(fixturesDir() as string, "lsst", "schema", "11.0");
@@ -420,7 +407,8 @@ function officialV11(): avro.Type {
     ...names.filter((name) => !name.endsWith(".alert.avsc")).sort(),
     ...names.filter((name) => name.endsWith(".alert.avsc")),
   ];
-  const registry: Record<string, avro.Type> = { long: LongType };
+  // `long` as `bigint`, as the ingester decodes it.
+  const registry: Record<string, avro.Type> = { long: createAvroType("long") };
   let type: avro.Type | undefined;
   for (const name of ordered) {
     type = avro.Type.forSchema(JSON.parse(Deno.readTextFileSync(join(dir, name))), { registry });

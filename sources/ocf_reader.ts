@@ -16,15 +16,18 @@ import { type ByteStream, TruncatedInputError } from "./byte_stream.ts";
 /** The four bytes every container file starts with. */
 export const OCF_MAGIC: Uint8Array = new Uint8Array([0x4f, 0x62, 0x6a, 0x01]);
 
+/** Block compression codecs this reader supports. */
+export type OcfCodec = "null" | "deflate" | "snappy";
+
 const SYNC_LENGTH = 16;
-const CODECS = ["null", "deflate", "snappy"] as const;
+const CODECS: readonly OcfCodec[] = ["null", "deflate", "snappy"];
 
 /** A container file's header. */
 export interface OcfHeader {
   /** The embedded writer schema, as JSON text. */
   schemaJson: string;
   /** Compression of the blocks. */
-  codec: (typeof CODECS)[number];
+  codec: OcfCodec;
   /** The 16-byte marker after every block. */
   sync: Uint8Array;
   /** Every metadata entry. */
@@ -126,7 +129,7 @@ export async function readOcfHeader(stream: ByteStream): Promise<OcfHeader> {
     }
     return {
       schemaJson: new TextDecoder().decode(schema),
-      codec: codec as OcfHeader["codec"],
+      codec: codec as OcfCodec,
       sync,
       metadata,
       length: stream.offset,
@@ -177,7 +180,11 @@ export async function* readOcfBlocks(
         const sync = await stream.read(
           SYNC_LENGTH,
           `the sync marker of the block at offset ${offset}`,
-        );
+        ).catch((error) => {
+          // Truncated inside the marker: the block's bytes belong in the damage report.
+          stream.unread(data);
+          throw error;
+        });
         if (_equal(sync, header.sync)) {
           let decoded: Uint8Array | null = null;
           try {
@@ -195,6 +202,18 @@ export async function* readOcfBlocks(
           if (decoded !== null) {
             yield { kind: "block", offset, count: Number(count), data: decoded };
           }
+          continue;
+        }
+        if (_differences(sync, header.sync) <= 4) {
+          // A marker with a few bytes changed, exactly where the size puts it, is a damaged
+          // marker, not a wrong size: resynchronising would also drop the good block after it.
+          yield {
+            kind: "damaged",
+            offset,
+            error:
+              `Block at offset ${offset} ends with a damaged sync marker; reading resumes at offset ${stream.offset}`,
+            raw: data.slice(0, maxRaw),
+          };
           continue;
         }
         problem = `Block at offset ${offset} is not followed by the file's sync marker`;
@@ -234,7 +253,13 @@ function _equal(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-function _decompress(data: Uint8Array, codec: OcfHeader["codec"], max: number): Uint8Array {
+function _differences(a: Uint8Array, b: Uint8Array): number {
+  let count = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) count++;
+  return count;
+}
+
+function _decompress(data: Uint8Array, codec: OcfCodec, max: number): Uint8Array {
   if (codec === "null") return data;
   if (codec === "deflate") return new Uint8Array(inflateRawSync(data, { maxOutputLength: max }));
   // Avro's snappy blocks end with the CRC-32 of the uncompressed bytes, big-endian.

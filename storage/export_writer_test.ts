@@ -5,18 +5,10 @@ import { SQLiteStorage } from "./sqlite_storage.ts";
 import type { CutoutPaths, StoredAlert } from "./storage.ts";
 import { readCsvAlerts } from "../sources/csv_alerts.ts";
 import { makeAlert } from "../tests/_alert_factory.ts";
+import { withTempDir } from "../tests/_support.ts";
 
 const NO_CUTOUTS: CutoutPaths = { science: null, template: null, difference: null };
 const MAX_INT64 = 2n ** 63n - 1n;
-
-async function withTempDir(work: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "lsst-export-" });
-  try {
-    await work(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 async function* rowsOf(rows: Record<string, unknown>[]): AsyncGenerator<Record<string, unknown>> {
   for (const row of rows) yield row;
@@ -124,7 +116,7 @@ async function tableRows(storage: SQLiteStorage): Promise<Record<string, unknown
 }
 
 Deno.test("writeExport() round-trips every alerts column through CSV and readCsvAlerts into an empty database", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("lsst-export-", async (dir) => {
     await using first = new SQLiteStorage(join(dir, "first.db"));
     await storeAll(first, variedAlerts());
     const path = join(dir, "alerts.csv");
@@ -157,7 +149,7 @@ Deno.test("writeExport() round-trips every alerts column through CSV and readCsv
 });
 
 Deno.test("writeExport() writes JSON with exact 64-bit ids and the same rows as the table", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("lsst-export-", async (dir) => {
     await using storage = new SQLiteStorage(join(dir, "alerts.db"));
     await storeAll(storage, variedAlerts());
     const path = join(dir, "alerts.json");

@@ -6,6 +6,7 @@ import { SQLiteStorage } from "./sqlite_storage.ts";
 import { SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";
 import { StorageError } from "../pipeline/errors.ts";
 import { makeAlert } from "../tests/_alert_factory.ts";
+import { withTempDir } from "../tests/_support.ts";
 import type { StoredAlert } from "./storage.ts";
 
 const NO_CUTOUTS = { science: null, template: null, difference: null };
@@ -16,13 +17,8 @@ function stored(...alerts: ReturnType<typeof makeAlert>[]): StoredAlert[] {
   return alerts.map((alert) => ({ alert, cutouts: NO_CUTOUTS }));
 }
 
-async function withDatabase(work: (path: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "lsst-storage-" });
-  try {
-    await work(join(dir, "nested", "alerts.db"));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+function withDatabase(work: (path: string) => Promise<void>): Promise<void> {
+  return withTempDir("lsst-storage-", (dir) => work(join(dir, "nested", "alerts.db")));
 }
 
 function readOnly(path: string): DatabaseSync {

@@ -1,7 +1,8 @@
 // deno-lint-ignore-file no-console
 /**
- * Test support: where the shared fixtures are, which real external tools are here, and a
- * `Deno.test` wrapper that skips with a printed reason outside CI but fails inside CI.
+ * Test support: where the shared fixtures are, which real external tools are here, a
+ * `Deno.test` wrapper that skips with a printed reason outside CI but fails inside CI, temp
+ * dirs and read-only SQLite queries.
  *
  * @module
  */
@@ -9,6 +10,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { existsSync } from "node:fs";
+import { DatabaseSync } from "node:sqlite";
 
 /** True when running under `.ci/run`, where every prerequisite must be present. */
 export const IN_CI: boolean = Deno.env.get("LSST_CI") === "1";
@@ -105,4 +107,42 @@ export async function run(
   const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
   const decoder = new TextDecoder();
   return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+}
+
+/**
+ * Run `work` in a fresh temp dir, removed afterwards whether it succeeds or throws.
+ *
+ * @param prefix The dir name's prefix, such as `"lsst-cli-"`.
+ * @param work What to do there.
+ * @returns What `work` returns.
+ */
+export async function withTempDir<T>(
+  prefix: string,
+  work: (dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    return await work(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Every row of a query on a SQLite file, opened read-only: integers as `bigint` (ids above
+ * 2^53 stay exact), rows as plain objects (so `assert.deepEqual` compares them by value).
+ *
+ * @param path The database file.
+ * @param sql The query.
+ * @returns The rows.
+ */
+export function queryDatabase(path: string, sql: string): Array<Record<string, unknown>> {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    const statement = db.prepare(sql);
+    statement.setReadBigInts(true);
+    return statement.all().map((row) => ({ ...row }));
+  } finally {
+    db.close();
+  }
 }

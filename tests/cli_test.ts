@@ -3,9 +3,8 @@
  */
 
 import assert from "node:assert/strict";
-import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
-import { REPO_ROOT } from "./_support.ts";
+import { queryDatabase, REPO_ROOT, withTempDir } from "./_support.ts";
 
 const CLI = join(REPO_ROOT, "cli.ts");
 const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
@@ -27,28 +26,8 @@ async function cli(args: string[], env: Record<string, string> = {}): Promise<Re
   return { code: out.code, stdout: text.decode(out.stdout), stderr: text.decode(out.stderr) };
 }
 
-async function withDir(work: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "lsst-cli-" });
-  try {
-    await work(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-function query(path: string, sql: string): Array<Record<string, unknown>> {
-  const db = new DatabaseSync(path, { readOnly: true });
-  try {
-    const statement = db.prepare(sql);
-    statement.setReadBigInts(true);
-    return statement.all().map((row) => ({ ...row }));
-  } finally {
-    db.close();
-  }
-}
-
 Deno.test("ingest --source mock stores alerts and cutouts, and a second run resumes to nothing new", async () => {
-  await withDir(async (dir) => {
+  await withTempDir("lsst-cli-", async (dir) => {
     const db = join(dir, "alerts.db");
     const args = [
       "ingest",
@@ -66,7 +45,7 @@ Deno.test("ingest --source mock stores alerts and cutouts, and a second run resu
     const run = JSON.parse(first.stdout);
     assert.equal(run.status, "completed");
     assert.equal(run.alertsIngested, 250);
-    const [row] = query(db, "SELECT cutout_science FROM alerts LIMIT 1");
+    const [row] = queryDatabase(db, "SELECT cutout_science FROM alerts LIMIT 1");
     assert.ok((await Deno.stat(String(row?.cutout_science))).size > 0);
 
     const second = await cli(args);
@@ -77,7 +56,7 @@ Deno.test("ingest --source mock stores alerts and cutouts, and a second run resu
 });
 
 Deno.test("db-stats, runs and reassociations report what ingest stored, ids exact", async () => {
-  await withDir(async (dir) => {
+  await withTempDir("lsst-cli-", async (dir) => {
     const db = join(dir, "alerts.db");
     const ingest = await cli(["ingest", "--count", "3000", "--no-cutouts", "--quiet"], {
       LSST_DB: db,
@@ -89,7 +68,10 @@ Deno.test("db-stats, runs and reassociations report what ingest stored, ids exac
     assert.equal(stats.code, 0, stats.stderr);
     const parsed = JSON.parse(stats.stdout);
     assert.equal(parsed.rows.alerts, 3000);
-    const expected = query(db, "SELECT reason, COUNT(*) AS n FROM reassociations GROUP BY reason");
+    const expected = queryDatabase(
+      db,
+      "SELECT reason, COUNT(*) AS n FROM reassociations GROUP BY reason",
+    );
     for (const { reason, n } of expected) {
       assert.equal(parsed.reassociationsByReason[String(reason)], Number(n));
     }
@@ -102,7 +84,10 @@ Deno.test("db-stats, runs and reassociations report what ingest stored, ids exac
     assert.match(runs.stdout, /^1\s+mock\s+completed/m);
 
     const detections = await cli(["reassociations", "--db", db, "--json", "--limit", "3"]);
-    const [newest] = query(db, "SELECT dia_source_id FROM reassociations ORDER BY id DESC LIMIT 1");
+    const [newest] = queryDatabase(
+      db,
+      "SELECT dia_source_id FROM reassociations ORDER BY id DESC LIMIT 1",
+    );
     // The JSON text carries the 18-digit id as an exact integer literal.
     assert.match(detections.stdout, new RegExp(`"diaSourceId": ${newest?.dia_source_id}\\b`));
     assert.equal(JSON.parse(detections.stdout).length, 3);
@@ -137,7 +122,7 @@ Deno.test("bad usage exits with 2 and a clear message", async () => {
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.test(`${signal} stores what was read, marks the run interrupted and exits with 130`, async () => {
-    await withDir(async (dir) => {
+    await withTempDir("lsst-cli-", async (dir) => {
       const db = join(dir, "alerts.db");
       const child = new Deno.Command(Deno.execPath(), {
         args: [
@@ -159,7 +144,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
       while (Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 200));
         try {
-          if (Number(query(db, "SELECT COUNT(*) AS n FROM alerts")[0]?.n) > 2000) break;
+          if (Number(queryDatabase(db, "SELECT COUNT(*) AS n FROM alerts")[0]?.n) > 2000) break;
         } catch {
           // Not created yet.
         }
@@ -169,16 +154,16 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
       assert.equal(out.code, 130, new TextDecoder().decode(out.stderr));
       assert.match(new TextDecoder().decode(out.stdout), /Run 1 interrupted/);
 
-      const [run] = query(db, "SELECT status, alerts_ingested, error FROM ingestion_runs");
+      const [run] = queryDatabase(db, "SELECT status, alerts_ingested, error FROM ingestion_runs");
       assert.equal(run?.status, "interrupted");
       assert.match(String(run?.error), new RegExp(signal));
-      const alerts = Number(query(db, "SELECT COUNT(*) AS n FROM alerts")[0]?.n);
+      const alerts = Number(queryDatabase(db, "SELECT COUNT(*) AS n FROM alerts")[0]?.n);
       assert.equal(Number(run?.alerts_ingested), alerts);
       assert.ok(alerts > 2000 && alerts < 5_000_000);
       // The cursor covers exactly the stored alerts: mock positions are 0-based indexes.
-      const [cursor] = query(db, "SELECT position FROM source_cursors");
+      const [cursor] = queryDatabase(db, "SELECT position FROM source_cursors");
       assert.equal(Number(cursor?.position) + 1, alerts);
-      assert.equal(query(db, "PRAGMA integrity_check")[0]?.integrity_check, "ok");
+      assert.equal(queryDatabase(db, "PRAGMA integrity_check")[0]?.integrity_check, "ok");
     });
   });
 }

@@ -6,47 +6,35 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { CutoutProcessor, ingest, MockSource, SQLiteStorage } from "../mod.ts";
-import { FITSVERIFY, run, testWith } from "./_support.ts";
-
-async function tempDir(): Promise<string> {
-  return await Deno.makeTempDir({ prefix: "lsst-e2e-" });
-}
+import { FITSVERIFY, queryDatabase, run, testWith, withTempDir } from "./_support.ts";
 
 /** Every row of the tables that must not depend on how the input was split into runs. */
 function snapshot(path: string): Record<string, unknown[]> {
-  const db = new DatabaseSync(path, { readOnly: true });
-  try {
-    const all = (sql: string): unknown[] => {
-      const statement = db.prepare(sql);
-      statement.setReadBigInts(true);
-      return statement.all().map((row) => ({ ...row }));
-    };
-    return {
-      alerts: all(
-        `SELECT dia_source_id, alert_id, dia_object_id, ss_object_id, ra, dec, midpoint_mjd_tai,
-                band, psf_flux, snr, extendedness, reliability, visit, detector, schema_version,
-                is_reassociation, reassociation_reason, cutout_science, cutout_template,
-                cutout_difference
-         FROM alerts ORDER BY dia_source_id`,
-      ),
-      processed_sources: all(
-        `SELECT dia_source_id, dia_object_id, ss_object_id, ss_object_reassoc_time_mjd_tai,
-                first_seen_mjd, last_seen_mjd, times_seen
-         FROM processed_sources ORDER BY dia_source_id`,
-      ),
-      reassociations: all(
-        `SELECT dia_source_id, reason, old_ss_object_id, new_ss_object_id, alert_dia_source_id
-         FROM reassociations ORDER BY dia_source_id, alert_dia_source_id`,
-      ),
-    };
-  } finally {
-    db.close();
-  }
+  return {
+    alerts: queryDatabase(
+      path,
+      `SELECT dia_source_id, alert_id, dia_object_id, ss_object_id, ra, dec, midpoint_mjd_tai,
+              band, psf_flux, snr, extendedness, reliability, visit, detector, schema_version,
+              is_reassociation, reassociation_reason, cutout_science, cutout_template,
+              cutout_difference
+       FROM alerts ORDER BY dia_source_id`,
+    ),
+    processed_sources: queryDatabase(
+      path,
+      `SELECT dia_source_id, dia_object_id, ss_object_id, ss_object_reassoc_time_mjd_tai,
+              first_seen_mjd, last_seen_mjd, times_seen
+       FROM processed_sources ORDER BY dia_source_id`,
+    ),
+    reassociations: queryDatabase(
+      path,
+      `SELECT dia_source_id, reason, old_ss_object_id, new_ss_object_id, alert_dia_source_id
+       FROM reassociations ORDER BY dia_source_id, alert_dia_source_id`,
+    ),
+  };
 }
 
 Deno.test("a mock ingest finds exactly the mock's ground-truth reassociations", async () => {
-  const dir = await tempDir();
-  try {
+  await withTempDir("lsst-e2e-", async (dir) => {
     const path = join(dir, "alerts.db");
     await using storage = new SQLiteStorage(path);
     await using source = new MockSource({ count: 4000, seed: 11, cutouts: false });
@@ -83,14 +71,11 @@ Deno.test("a mock ingest finds exactly the mock's ground-truth reassociations", 
         : 1
     );
     assert.deepEqual(detections, expected);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("re-ingesting the same mock alerts adds and detects nothing", async () => {
-  const dir = await tempDir();
-  try {
+  await withTempDir("lsst-e2e-", async (dir) => {
     const path = join(dir, "alerts.db");
     await using storage = new SQLiteStorage(path);
     const first = await ingest(new MockSource({ count: 1500, cutouts: false }), storage);
@@ -107,14 +92,11 @@ Deno.test("re-ingesting the same mock alerts adds and detects nothing", async ()
     assert.equal(again.newSources, 0);
     assert.equal(again.reassociationsDetected, 0);
     assert.deepEqual(snapshot(path), before);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("an aborted mock run leaves a consistent database and resumes to the same result", async () => {
-  const dir = await tempDir();
-  try {
+  await withTempDir("lsst-e2e-", async (dir) => {
     const interruptedPath = join(dir, "interrupted.db");
     const wholePath = join(dir, "whole.db");
     {
@@ -144,9 +126,7 @@ Deno.test("an aborted mock run leaves a consistent database and resumes to the s
       await ingest(new MockSource({ count: 3000, cutouts: false }), storage, { batchSize: 200 });
     }
     assert.deepEqual(snapshot(interruptedPath), snapshot(wholePath));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("ids above 2^53 come back from the database exactly as the mock made them", async () => {
@@ -169,8 +149,7 @@ Deno.test("ids above 2^53 come back from the database exactly as the mock made t
 testWith(FITSVERIFY !== null, "fitsverify (Debian package fitsverify)", {
   name: "mock cutouts are written where the alerts say and pass fitsverify",
   async fn() {
-    const dir = await tempDir();
-    try {
+    await withTempDir("lsst-e2e-", async (dir) => {
       const path = join(dir, "alerts.db");
       await using storage = new SQLiteStorage(path);
       const result = await ingest(new MockSource({ count: 60, seed: 5 }), storage, {
@@ -193,8 +172,6 @@ testWith(FITSVERIFY !== null, "fitsverify (Debian package fitsverify)", {
       // Nothing half-written is left behind.
       const leftovers = [...Deno.readDirSync(join(dir, "cutouts", ".tmp"))];
       assert.deepEqual(leftovers, []);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
