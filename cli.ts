@@ -15,7 +15,12 @@ import {
   IngestionPipeline,
   type IngestionProgress,
   type IngestionRunRecord,
+  kafkaLag,
+  type KafkaSasl,
+  KafkaSource,
+  type KafkaTls,
   MockSource,
+  type PartitionLag,
   REASSOCIATION_REASONS,
   type ReassociationReason,
   SQLiteStorage,
@@ -38,6 +43,7 @@ Commands:
   runs             Recent ingestion runs
   reassociations   Recent reassociation detections
   export           Write alerts (or reassociation detections) as CSV or JSON
+  kafka-lag        Committed offsets and lag of a Kafka consumer group
 
 Common options:
   --db PATH        SQLite database (env LSST_DB; default data/alerts.db)
@@ -52,6 +58,18 @@ ingest options:
                    Confluent-framed messages, gzip variants and CSV exports
   --schema-registry URL  Confluent Schema Registry for framed messages
   --schema-dir DIR Schemas laid out as <M.m>/*.avsc, for framed messages
+
+ingest --source kafka options (also file's --schema-registry and --schema-dir):
+  --bootstrap-servers H:P[,H:P]  Brokers
+  --topic T        Topic to consume (repeat for several)
+  --group-id G     Consumer group (Rubin: must start with your user name)
+  --start-at S     committed (default; earliest for a new group) | earliest | latest
+  --sasl-mechanism M  plain | scram-sha-256 | scram-sha-512 (Rubin: scram-sha-512)
+  --username U     SASL user (env LSST_KAFKA_USERNAME)
+  --password P     SASL password (env LSST_KAFKA_PASSWORD; prefer the environment)
+  --tls            Connect with TLS (certificates verified)
+  --ca-file F      CA certificate (PEM) for TLS; implies --tls
+  --format F       auto (default) | confluent | ocf
   --limit N        Stop after N records
   --duration S     Stop after S seconds (the run still completes)
   --batch-size N   Records per transaction (default 500)
@@ -64,6 +82,9 @@ export options:
   --out FILE       Write to FILE (default stdout)
   --since-mjd X    Only alerts with midpoint_mjd_tai >= X (detections: found in such alerts)
   --reassociations Export reassociation detections instead of alerts
+
+kafka-lag options: --bootstrap-servers, --group-id, --topic, --sasl-mechanism, --username,
+  --password, --tls, --ca-file: committed offset and lag of a consumer group per partition
 
 runs / reassociations options:
   --limit N        At most N rows (default 10 / 20)
@@ -78,6 +99,17 @@ const COMMON = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+const KAFKA = {
+  "bootstrap-servers": { type: "string" },
+  topic: { type: "string", multiple: true },
+  "group-id": { type: "string" },
+  "sasl-mechanism": { type: "string" },
+  username: { type: "string" },
+  password: { type: "string" },
+  tls: { type: "boolean" },
+  "ca-file": { type: "string" },
+} as const;
+
 const OPTIONS = {
   ingest: {
     ...COMMON,
@@ -87,6 +119,9 @@ const OPTIONS = {
     path: { type: "string" },
     "schema-registry": { type: "string" },
     "schema-dir": { type: "string" },
+    ...KAFKA,
+    "start-at": { type: "string" },
+    format: { type: "string" },
     limit: { type: "string" },
     duration: { type: "string" },
     "batch-size": { type: "string" },
@@ -103,6 +138,7 @@ const OPTIONS = {
     reason: { type: "string" },
     "run-id": { type: "string" },
   },
+  "kafka-lag": { ...COMMON, ...KAFKA },
   export: {
     ...COMMON,
     format: { type: "string" },
@@ -113,9 +149,9 @@ const OPTIONS = {
 } as const;
 
 type Command = keyof typeof OPTIONS;
-type Flags = Record<string, string | boolean | undefined>;
+type Flags = Record<string, string | boolean | string[] | undefined>;
 
-const PLANNED_SOURCES = ["kafka", "antares"];
+const PLANNED_SOURCES = ["antares"];
 
 /**
  * Run the command line.
@@ -178,10 +214,19 @@ export async function main(args: readonly string[]): Promise<number> {
         });
       case "export":
         return await _export(flags);
+      case "kafka-lag": {
+        const lag = await kafkaLag({
+          ..._kafkaConnection(flags),
+          groupId: _required(flags, "group-id", "kafka-lag needs --group-id"),
+          ...(_topics(flags).length === 0 ? {} : { topics: _topics(flags) }),
+        });
+        _print(flags, lag, () => _formatLag(lag));
+        return 0;
+      }
       case "reassociations":
         return await _withStorage(flags, async (storage) => {
           await storage.initialize();
-          const reason = _reason(flags.reason);
+          const reason = _reason(_text(flags, "reason"));
           const runId = flags["run-id"] === undefined ? undefined : _integer(flags, "run-id", 0, 1);
           const rows = await storage.listReassociations({
             limit: _integer(flags, "limit", 20, 1),
@@ -262,6 +307,62 @@ function _seconds(flags: Flags, name: string): number | undefined {
   return value;
 }
 
+function _required(flags: Flags, name: string, message: string): string {
+  const value = _text(flags, name);
+  if (value === undefined) throw new UsageError(message);
+  return value;
+}
+
+function _topics(flags: Flags): string[] {
+  const topics = flags.topic;
+  return Array.isArray(topics) ? topics.filter((t) => t !== "") : [];
+}
+
+// Credentials come from flags or the environment; they go to the client and nowhere else.
+function _kafkaConnection(
+  flags: Flags,
+): { bootstrapServers: string; sasl?: KafkaSasl; tls?: KafkaTls } {
+  const bootstrapServers = _required(
+    flags,
+    "bootstrap-servers",
+    "Kafka needs --bootstrap-servers host:port",
+  );
+  const mechanism = _text(flags, "sasl-mechanism");
+  const username = _text(flags, "username") ?? Deno.env.get("LSST_KAFKA_USERNAME");
+  const password = _text(flags, "password") ?? Deno.env.get("LSST_KAFKA_PASSWORD");
+  let sasl: KafkaSasl | undefined;
+  if (mechanism !== undefined) {
+    if (mechanism !== "plain" && mechanism !== "scram-sha-256" && mechanism !== "scram-sha-512") {
+      throw new UsageError(
+        `Unknown --sasl-mechanism "${mechanism}": expected plain, scram-sha-256 or scram-sha-512`,
+      );
+    }
+    if (!username || !password) {
+      throw new UsageError(
+        "SASL needs a user name and a password: --username/--password or LSST_KAFKA_USERNAME/LSST_KAFKA_PASSWORD",
+      );
+    }
+    sasl = { mechanism, username, password };
+  } else if (username || password) {
+    throw new UsageError("A user name or password was given without --sasl-mechanism");
+  }
+  const caFile = _text(flags, "ca-file");
+  const tls: KafkaTls | undefined = caFile !== undefined ? { caFile } : flags.tls ? {} : undefined;
+  return {
+    bootstrapServers,
+    ...(sasl === undefined ? {} : { sasl }),
+    ...(tls === undefined ? {} : { tls }),
+  };
+}
+
+function _formatLag(lag: PartitionLag[]): string {
+  if (lag.length === 0) return "No committed offsets for this group";
+  return _table(
+    ["topic", "partition", "committed", "end", "lag"],
+    lag.map((l) => [l.topic, l.partition, l.committed ?? "-", l.end, l.lag]),
+  );
+}
+
 function _text(flags: Flags, name: string): string | undefined {
   const value = flags[name];
   if (value === undefined) return undefined;
@@ -308,7 +409,7 @@ async function _export(flags: Flags): Promise<number> {
   });
 }
 
-function _reason(text: string | boolean | undefined): ReassociationReason | undefined {
+function _reason(text: string | undefined): ReassociationReason | undefined {
   if (text === undefined) return undefined;
   if (!REASSOCIATION_REASONS.includes(text as ReassociationReason)) {
     throw new UsageError(
@@ -343,6 +444,34 @@ function _openSource(flags: Flags, storage: SQLiteStorage): AlertSource {
     const schemaDir = _text(flags, "schema-dir");
     return new FileSource({
       path,
+      schemaStore: storage,
+      ...(registry === undefined ? {} : { schemaRegistry: registry }),
+      ...(schemaDir === undefined ? {} : { schemaDir }),
+    });
+  }
+  if (name === "kafka") {
+    const topics = _topics(flags);
+    if (topics.length === 0) {
+      throw new UsageError("The kafka source needs --topic (repeat for several)");
+    }
+    const startAt = _text(flags, "start-at") ?? "committed";
+    if (startAt !== "committed" && startAt !== "earliest" && startAt !== "latest") {
+      throw new UsageError(
+        `Unknown --start-at "${startAt}": expected committed, earliest or latest`,
+      );
+    }
+    const format = _text(flags, "format") ?? "auto";
+    if (format !== "auto" && format !== "confluent" && format !== "ocf") {
+      throw new UsageError(`Unknown --format "${format}": expected auto, confluent or ocf`);
+    }
+    const registry = _text(flags, "schema-registry");
+    const schemaDir = _text(flags, "schema-dir");
+    return new KafkaSource({
+      ..._kafkaConnection(flags),
+      topics,
+      groupId: _required(flags, "group-id", "The kafka source needs --group-id"),
+      startAt,
+      format,
       schemaStore: storage,
       ...(registry === undefined ? {} : { schemaRegistry: registry }),
       ...(schemaDir === undefined ? {} : { schemaDir }),
@@ -401,8 +530,13 @@ async function _ingest(flags: Flags): Promise<number> {
       ...(tty ? { onProgress: _progressLine } : {}),
     });
     if (tty) _clearProgressLine();
-    if (flags.json) console.log(stringifyExact(run, 2));
-    else if (!flags.quiet) console.log(_formatRun(run, storage.location));
+    // A Kafka run ends with where the group stands: committed offset and lag per partition.
+    const lag = source instanceof KafkaSource ? await source.lag().catch(() => null) : null;
+    if (flags.json) console.log(stringifyExact(lag === null ? run : { ...run, lag }, 2));
+    else if (!flags.quiet) {
+      console.log(_formatRun(run, storage.location));
+      if (lag !== null) console.log(_formatLag(lag));
+    }
     return run.status === "interrupted" ? 130 : 0;
   } finally {
     for (const [signal, handler] of handlers) {

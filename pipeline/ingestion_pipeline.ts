@@ -26,6 +26,8 @@ export interface IngestionPipelineOptions {
   batchSize?: number;
   /** Writes each alert's cutouts; `null` stores no cutout files. Default `null`. */
   cutouts?: CutoutProcessor | null;
+  /** Longest a read record waits for its batch to fill before the batch is stored. Default 1,000 ms. */
+  maxBatchDelayMs?: number;
 }
 
 /** Running totals, reported after every batch. */
@@ -94,6 +96,7 @@ export class IngestionPipeline {
   #storage: Storage;
   #batchSize: number;
   #cutouts: CutoutProcessor | null;
+  #maxBatchDelayMs: number;
 
   /**
    * Connect a source to a storage.
@@ -107,6 +110,7 @@ export class IngestionPipeline {
     this.#storage = storage;
     this.#batchSize = options.batchSize ?? 500;
     this.#cutouts = options.cutouts ?? null;
+    this.#maxBatchDelayMs = options.maxBatchDelayMs ?? 1000;
     if (!Number.isInteger(this.#batchSize) || this.#batchSize < 1) {
       throw new RangeError(`Batch size must be a positive integer: ${this.#batchSize}`);
     }
@@ -181,17 +185,55 @@ export class IngestionPipeline {
 
     try {
       await this.#cutouts?.cleanStaleTempFiles();
+      // The pipeline counts the limit itself, so a source is still open for the last batch's
+      // acknowledgement (a Kafka commit) when the limit is reached.
+      const limit = options.limit ?? Infinity;
       const records = source.alerts({
         signal,
         resumeFrom: await storage.loadCursors(source.name),
-        ...(options.limit === undefined ? {} : { limit: options.limit }),
       });
-      for await (const item of records) {
-        totals.recordsRead++;
-        batch.push(item);
-        if (batch.length >= this.#batchSize) await flush();
+      const iterator = records[Symbol.asyncIterator]();
+      // A quiet stream (Kafka at night) must not hold a partial batch back: it is stored once
+      // its first record is maxBatchDelayMs old, while the next record is still awaited.
+      let next = limit > 0
+        ? iterator.next()
+        : Promise.resolve({ done: true as const, value: undefined });
+      let waiting = limit > 0;
+      let deadline: Promise<"late"> | null = null;
+      let batchTimer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        for (;;) {
+          const result = deadline === null ? await next : await Promise.race([next, deadline]);
+          if (result === "late") {
+            deadline = null;
+            await flush();
+            continue;
+          }
+          waiting = false;
+          if (result.done) break;
+          totals.recordsRead++;
+          batch.push(result.value);
+          if (totals.recordsRead >= limit) break;
+          if (batch.length >= this.#batchSize) {
+            clearTimeout(batchTimer);
+            deadline = null;
+            await flush();
+          } else if (deadline === null) {
+            deadline = new Promise((resolve) => {
+              batchTimer = setTimeout(() => resolve("late"), this.#maxBatchDelayMs);
+            });
+          }
+          next = iterator.next();
+          waiting = true;
+        }
+        await flush();
+      } finally {
+        clearTimeout(batchTimer);
+        // A generator cannot return while a next() is running: ask it to, without waiting for a
+        // record that may never come (the source's own disposal releases it).
+        if (waiting) iterator.return?.().catch(() => {});
+        else await iterator.return?.();
       }
-      await flush();
     } catch (error) {
       failure = error;
       // Records read before a source failed are complete: keep them.
@@ -317,10 +359,11 @@ export function ingest(
   storage: Storage,
   options: IngestOptions = {},
 ): Promise<IngestionRun> {
-  const { batchSize, cutouts, ...run } = options;
+  const { batchSize, cutouts, maxBatchDelayMs, ...run } = options;
   return new IngestionPipeline(source, storage, {
     ...(batchSize === undefined ? {} : { batchSize }),
     ...(cutouts === undefined ? {} : { cutouts }),
+    ...(maxBatchDelayMs === undefined ? {} : { maxBatchDelayMs }),
   }).run(run);
 }
 

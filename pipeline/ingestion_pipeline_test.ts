@@ -198,6 +198,25 @@ Deno.test("run() lets the duration timer fire even when the source never waits",
   assert.ok(run.recordsRead < 300_000, `read ${run.recordsRead} records`);
 });
 
+Deno.test("run() stores a partial batch once its first record is maxBatchDelayMs old", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  const storedWhenFourthPulled: number[] = [];
+  let stored = 0;
+  const source = new ListSource(5, {
+    onYield: async (i) => {
+      if (i === 3) {
+        // A quiet stream: the fourth record comes long after the first three.
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        storedWhenFourthPulled.push(stored);
+      }
+    },
+  });
+  const run = await new IngestionPipeline(source, storage, { batchSize: 100, maxBatchDelayMs: 50 })
+    .run({ onProgress: (p) => (stored = p.alertsIngested) });
+  assert.deepEqual(storedWhenFourthPulled, [3]);
+  assert.equal(run.alertsIngested, 5);
+});
+
 Deno.test("run() records a storage failure as failed and rethrows it", async () => {
   await using inner = new SQLiteStorage(":memory:");
   const broken = interceptWrites(

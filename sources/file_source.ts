@@ -7,14 +7,13 @@
  */
 
 import { Buffer } from "node:buffer";
-import type { AlertRecord } from "../pipeline/alert_record.ts";
 import { AlertParseError, SourceError } from "../pipeline/errors.ts";
 import type { SchemaStore } from "../storage/storage.ts";
 import type { AlertsOptions, AlertSource, SourcedAlert } from "./alert_source.ts";
 import { ByteStream } from "./byte_stream.ts";
 import { readCsvAlerts } from "./csv_alerts.ts";
 import { expandPaths } from "./_file_paths.ts";
-import { type LsstAlertPacket, toAlertRecord } from "./lsst_packet.ts";
+import { decodeFramed, packetToAlertRecord } from "./_message_decoder.ts";
 import {
   OCF_MAGIC,
   OcfHeaderError,
@@ -23,7 +22,6 @@ import {
   readOcfHeader,
 } from "./ocf_reader.ts";
 import { type ResolvedSchema, SchemaResolver } from "./schema_resolver.ts";
-import { toZtfAlertRecord, type ZtfAlertPacket } from "./ztf_packet.ts";
 
 /** Options of {@linkcode FileSource}. */
 export interface FileSourceOptions {
@@ -240,7 +238,7 @@ export class FileSource implements AlertSource {
       try {
         yield {
           kind: "alert",
-          alert: _toAlertRecord(decoded.value, schema),
+          alert: packetToAlertRecord(decoded.value, schema, "file"),
           cursor: { stream: path, position },
         };
       } catch (error) {
@@ -277,34 +275,15 @@ export class FileSource implements AlertSource {
         bytes.subarray(0, KEEP_RAW),
       );
     }
-    if (bytes.length < 5) {
-      return _rejected(
-        path,
-        "0",
-        `Framed message "${path}" is ${bytes.length} bytes, shorter than its 5-byte header`,
-        bytes,
-      );
-    }
-    const id = new DataView(bytes.buffer, bytes.byteOffset).getInt32(1);
     try {
-      const schema = await this.#resolver.byId(id);
-      const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      const { value, offset } = schema.type.decode(buffer, 5);
-      if (offset < 0) throw new RangeError("the message ends inside the record");
-      if (offset !== bytes.length) {
-        throw new RangeError(`${bytes.length - offset} bytes follow the record`);
-      }
-      return {
-        kind: "alert",
-        alert: _toAlertRecord(value, schema),
-        cursor: { stream: path, position: "0" },
-      };
+      const alert = await decodeFramed(bytes, this.#resolver, "file");
+      return { kind: "alert", alert, cursor: { stream: path, position: "0" } };
     } catch (error) {
       if (error instanceof SourceError) throw error;
       return _rejected(
         path,
         "0",
-        `Cannot decode the framed message "${path}" (schema id ${id}): ${_message(error)}`,
+        `Cannot decode the framed message "${path}": ${_message(error)}`,
         bytes,
         error,
       );
@@ -345,21 +324,6 @@ export class FileSource implements AlertSource {
       yield _rejected(path, WHOLE_FILE, error.message, await _head(path), error);
     }
   }
-}
-
-function _toAlertRecord(value: unknown, schema: ResolvedSchema): AlertRecord {
-  if (typeof value !== "object" || value === null) {
-    throw new TypeError("The record is not an alert packet");
-  }
-  const packet = value as Record<string, unknown>;
-  const survey = schema.survey ?? ("candidate" in packet ? "ztf" : "lsst");
-  if (survey === "ztf") {
-    const version = typeof packet.schemavsn === "string" ? packet.schemavsn : "unknown";
-    return toZtfAlertRecord(packet as unknown as ZtfAlertPacket, version, { source: "file" });
-  }
-  return toAlertRecord(packet as unknown as LsstAlertPacket, schema.version ?? "unknown", {
-    source: "file",
-  });
 }
 
 // The schema parsed as JSON but is not a valid Avro schema (avsc throws plain Errors).

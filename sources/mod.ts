@@ -10,6 +10,7 @@ export * from "./avro_schema.ts";
 export * from "./byte_stream.ts";
 export * from "./csv_alerts.ts";
 export * from "./file_source.ts";
+export * from "./kafka_source.ts";
 export * from "./lsst_packet.ts";
 export * from "./mock_source.ts";
 export * from "./ocf_reader.ts";

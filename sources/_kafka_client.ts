@@ -1,0 +1,625 @@
+/**
+ * The one place that talks to kafkajs (unmaintained upstream since 2023: keep it replaceable).
+ * It turns kafkajs's push-style consumer into a pull-style stream with backpressure, commits
+ * only what the caller says is stored, and turns kafkajs errors into clear `SourceError`s.
+ *
+ * @module
+ */
+
+import {
+  CompressionCodecs,
+  CompressionTypes,
+  type Consumer,
+  Kafka,
+  type Kafka as KafkaClientType,
+  logLevel,
+  Partitioners,
+  type Producer,
+  type SASLOptions,
+} from "kafkajs";
+import { Buffer } from "node:buffer";
+import process from "node:process";
+import { readFileSync } from "node:fs";
+import snappy from "snappyjs";
+import lz4 from "lz4js";
+import { decompress as zstdDecompress } from "fzstd";
+import { SourceError } from "../pipeline/errors.ts";
+
+/** SASL credentials. */
+export interface KafkaSasl {
+  /** Mechanism (Rubin: scram-sha-512; ANTARES: plain). */
+  mechanism: "plain" | "scram-sha-256" | "scram-sha-512";
+  /** User name. */
+  username: string;
+  /** Password; never logged. */
+  password: string;
+}
+
+/** TLS settings; certificates are verified unless said otherwise. */
+export interface KafkaTls {
+  /** PEM file of the CA that signed the brokers' certificates. Default: the system's CAs. */
+  caFile?: string;
+  /** Verify the certificate chain. Default `true`. */
+  verify?: boolean;
+  /** Verify that the certificate names the host. Default `true`. */
+  verifyHostname?: boolean;
+}
+
+/** How to reach a cluster. */
+export interface KafkaConnection {
+  /** `host:port` of one or more brokers. */
+  brokers: string[];
+  /** Client id shown in broker logs. */
+  clientId: string;
+  /** SASL, when the listener needs it. */
+  sasl?: KafkaSasl;
+  /** TLS, when the listener needs it. */
+  tls?: KafkaTls;
+  /** Connection and authentication timeout in ms. */
+  connectionTimeoutMs?: number;
+}
+
+/** One message as the source needs it. */
+export interface KafkaRecord {
+  /** Topic. */
+  topic: string;
+  /** Partition. */
+  partition: number;
+  /** Offset, decimal. */
+  offset: string;
+  /** Value bytes, `null` for a tombstone. */
+  value: Uint8Array | null;
+}
+
+/** Committed position and lag of one partition. */
+export interface PartitionLag {
+  /** Topic. */
+  topic: string;
+  /** Partition. */
+  partition: number;
+  /** Next offset the group will read, `null` when it never committed. */
+  committed: string | null;
+  /** Offset after the partition's last message (high watermark). */
+  end: string;
+  /** Messages not yet consumed. */
+  lag: number;
+}
+
+/** Where a consumer starts on partitions it is given. */
+export type StartAt = "earliest" | "latest" | "committed";
+
+/** Options of {@linkcode KafkaClient.consume}. */
+export interface ConsumeOptions {
+  /** Consumer group. */
+  groupId: string;
+  /** Topics to subscribe to. */
+  topics: string[];
+  /** Start position: committed offsets (earliest for a new group), or always earliest/latest. */
+  startAt: StartAt;
+  /** Last stored offset per `topic/partition` (the database's cursors): never re-delivered. */
+  stored: ReadonlyMap<string, string>;
+  /** Largest message expected, in bytes (fetch sizes follow it). */
+  maxMessageBytes: number;
+  /** Group session timeout in ms. */
+  sessionTimeoutMs: number;
+}
+
+// kafkajs computes some timer delays that can be negative; Node-compatible runtimes warn about
+// each on stderr although kafkajs works as intended. Silence exactly that warning.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const name = typeof warning === "string" ? rest[0] : warning.name;
+  if (name === "TimeoutNegativeWarning") return;
+  (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
+}) as typeof process.emitWarning;
+
+_registerCodecs();
+
+/**
+ * A connection to a Kafka cluster.
+ */
+export class KafkaClient {
+  #kafka: KafkaClientType;
+  #connection: KafkaConnection;
+
+  /**
+   * Describe a cluster; nothing connects until used.
+   *
+   * @param connection Brokers, credentials and TLS.
+   */
+  constructor(connection: KafkaConnection) {
+    this.#connection = connection;
+    const tls = connection.tls;
+    this.#kafka = new Kafka({
+      clientId: connection.clientId,
+      brokers: connection.brokers,
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: connection.connectionTimeoutMs ?? 5000,
+      authenticationTimeout: connection.connectionTimeoutMs ?? 5000,
+      // Few, short retries: a wrong password or an unreachable broker must surface in seconds.
+      retry: { retries: 3, initialRetryTime: 300, maxRetryTime: 2000 },
+      ...(connection.sasl === undefined ? {} : { sasl: connection.sasl as SASLOptions }),
+      ...(tls === undefined ? {} : {
+        ssl: {
+          rejectUnauthorized: tls.verify ?? true,
+          ...(tls.caFile === undefined ? {} : { ca: [readFileSync(tls.caFile, "utf8")] }),
+          ...(tls.verifyHostname === false ? { checkServerIdentity: () => undefined } : {}),
+        },
+      }),
+    });
+  }
+
+  /** The brokers, for messages. */
+  get brokers(): string {
+    return this.#connection.brokers.join(",");
+  }
+
+  /**
+   * Connect once and read the cluster's metadata, so bad credentials or an unreachable broker
+   * fail here with a clear message.
+   *
+   * @param topics Topics that must exist. Default: none checked.
+   * @throws {SourceError} Naming the brokers and what failed.
+   */
+  async check(topics: readonly string[] = []): Promise<void> {
+    const admin = this.#kafka.admin();
+    let existing: string[];
+    try {
+      await admin.connect();
+      existing = await admin.listTopics();
+    } catch (error) {
+      throw this.#error("connect to", error);
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+    const missing = topics.filter((t) => !existing.includes(t));
+    if (missing.length > 0) {
+      throw new SourceError(
+        `Topic${missing.length > 1 ? "s" : ""} ${missing.map((t) => `"${t}"`).join(", ")} ${
+          missing.length > 1 ? "do" : "does"
+        } not exist on Kafka at "${this.brokers}"`,
+      );
+    }
+  }
+
+  /**
+   * Start consuming.
+   *
+   * @param options Group, topics, start position and stored cursors.
+   * @returns The stream of messages.
+   */
+  async consume(options: ConsumeOptions): Promise<KafkaStream> {
+    const consumer = this.#kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs,
+      heartbeatInterval: Math.max(1000, Math.floor(options.sessionTimeoutMs / 10)),
+      maxBytesPerPartition: options.maxMessageBytes,
+      maxBytes: Math.max(options.maxMessageBytes, 50 << 20),
+      maxWaitTimeInMs: 500,
+      allowAutoTopicCreation: false,
+      retry: { retries: 3, initialRetryTime: 300, maxRetryTime: 2000 },
+    });
+    const stream = new KafkaStream(consumer, this.#kafka, options);
+    try {
+      await stream.start();
+    } catch (error) {
+      await stream.close();
+      throw this.#error("consume from", error);
+    }
+    return stream;
+  }
+
+  /**
+   * Committed offsets and lag of a group on its topics.
+   *
+   * @param groupId The group.
+   * @param topics Topics; default: every topic the group committed to.
+   * @returns One entry per partition.
+   */
+  async lag(groupId: string, topics?: readonly string[]): Promise<PartitionLag[]> {
+    const admin = this.#kafka.admin();
+    try {
+      await admin.connect();
+      const committed = await admin.fetchOffsets({
+        groupId,
+        ...(topics === undefined ? {} : { topics: [...topics] }),
+      });
+      const out: PartitionLag[] = [];
+      for (const { topic, partitions } of committed) {
+        const ends = await admin.fetchTopicOffsets(topic);
+        for (const end of ends) {
+          const done = partitions.find((p) => p.partition === end.partition)?.offset ?? "-1";
+          const start = BigInt(done) >= 0n ? BigInt(done) : BigInt(end.low);
+          out.push({
+            topic,
+            partition: end.partition,
+            committed: BigInt(done) >= 0n ? done : null,
+            end: end.high,
+            lag: Number(BigInt(end.high) - start),
+          });
+        }
+      }
+      return out.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
+    } catch (error) {
+      throw this.#error('read the offsets of group "' + groupId + '" from', error);
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /**
+   * Low and high watermarks of a topic's partitions.
+   *
+   * @param topic The topic.
+   * @returns Offsets by partition.
+   */
+  async watermarks(topic: string): Promise<Map<number, { low: string; high: string }>> {
+    const admin = this.#kafka.admin();
+    try {
+      await admin.connect();
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return new Map(offsets.map((o) => [o.partition, { low: o.low, high: o.high }]));
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /**
+   * Create a topic (tests and benchmarks), waiting for its leaders.
+   *
+   * @param topic Name.
+   * @param partitions Partition count.
+   * @param config Topic configuration, such as `compression.type`.
+   */
+  async createTopic(
+    topic: string,
+    partitions: number,
+    config: Record<string, string> = {},
+  ): Promise<void> {
+    const admin = this.#kafka.admin();
+    try {
+      await admin.connect();
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{
+          topic,
+          numPartitions: partitions,
+          replicationFactor: 1,
+          configEntries: Object.entries(config).map(([name, value]) => ({ name, value })),
+        }],
+      });
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /**
+   * Produce messages (tests, benchmarks, `--save` style tools).
+   *
+   * @param topic Topic.
+   * @param values Message values.
+   * @param options Compression and target partition (default: spread round-robin).
+   */
+  async produce(
+    topic: string,
+    values: readonly Uint8Array[],
+    options: { compression?: "none" | "gzip" | "snappy" | "lz4"; partition?: number } = {},
+  ): Promise<void> {
+    const producer: Producer = this.#kafka.producer({
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    });
+    await producer.connect();
+    try {
+      const compression = {
+        none: CompressionTypes.None,
+        gzip: CompressionTypes.GZIP,
+        snappy: CompressionTypes.Snappy,
+        lz4: CompressionTypes.LZ4,
+      }[options.compression ?? "none"];
+      // Batches of bounded size: one request must stay under the broker's request limit.
+      let batch: { value: Buffer; partition?: number }[] = [];
+      let bytes = 0;
+      const send = async () => {
+        if (batch.length > 0) await producer.send({ topic, compression, messages: batch });
+        batch = [];
+        bytes = 0;
+      };
+      for (const value of values) {
+        batch.push({
+          value: Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+          ...(options.partition === undefined ? {} : { partition: options.partition }),
+        });
+        bytes += value.length;
+        if (bytes > 4 << 20 || batch.length >= 500) await send();
+      }
+      await send();
+    } finally {
+      await producer.disconnect();
+    }
+  }
+
+  /**
+   * A `SourceError` that names the brokers and never the password.
+   *
+   * @param action What was being done ("connect to").
+   * @param error The kafkajs error.
+   * @returns The error to throw.
+   */
+  #error(action: string, error: unknown): SourceError {
+    if (error instanceof SourceError) return error;
+    const name = (error as Error)?.name ?? "";
+    const message = (error as Error)?.message ?? String(error);
+    const where = `Kafka at "${this.brokers}"`;
+    if (name === "KafkaJSSASLAuthenticationError") {
+      return new SourceError(`Cannot ${action} ${where}: authentication failed (${message})`, {
+        cause: error,
+      });
+    }
+    if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|Connection timeout|Connection error/i.test(message)) {
+      return new SourceError(`Cannot ${action} ${where}: the broker is unreachable (${message})`, {
+        retriable: true,
+        cause: error,
+      });
+    }
+    return new SourceError(`Cannot ${action} ${where}: ${message}`, {
+      retriable: name === "KafkaJSNumberOfRetriesExceeded",
+      cause: error,
+    });
+  }
+}
+
+/**
+ * Messages of a consumer group, pulled one at a time. kafkajs delivers batches to a callback;
+ * the callback hands each message over and waits until it is taken, so nothing is read ahead
+ * of what the caller consumes.
+ */
+export class KafkaStream {
+  #consumer: Consumer;
+  #kafka: KafkaClientType;
+  #options: ConsumeOptions;
+  #stored = new Map<string, bigint>();
+  #offered: KafkaRecord | null = null;
+  #taken: (() => void) | null = null;
+  #arrived: (() => void) | null = null;
+  #failure: Error | null = null;
+  #closed = false;
+  #joins = 0;
+
+  /**
+   * Wrap a kafkajs consumer.
+   *
+   * @param consumer The consumer.
+   * @param kafka Its client (for offsets when seeking).
+   * @param options What to consume.
+   */
+  constructor(consumer: Consumer, kafka: KafkaClientType, options: ConsumeOptions) {
+    this.#consumer = consumer;
+    this.#kafka = kafka;
+    this.#options = options;
+    for (const [stream, offset] of options.stored) {
+      if (/^\d+$/.test(offset)) this.#stored.set(stream, BigInt(offset));
+    }
+  }
+
+  /** Connect, subscribe and start the fetch loop. */
+  async start(): Promise<void> {
+    const consumer = this.#consumer;
+    const { GROUP_JOIN, CRASH } = consumer.events;
+    consumer.on(GROUP_JOIN, (event) => {
+      this.#onAssignment(event.payload.memberAssignment).catch((error) => this.#fail(error));
+    });
+    consumer.on(CRASH, (event) => {
+      if (!event.payload.restart) this.#fail(event.payload.error);
+    });
+    await consumer.connect();
+    await consumer.subscribe({
+      topics: this.#options.topics,
+      fromBeginning: this.#options.startAt !== "latest",
+    });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        const stream = `${batch.topic}/${batch.partition}`;
+        for (const message of batch.messages) {
+          if (!isRunning() || isStale() || this.#closed) return;
+          const stored = this.#stored.get(stream);
+          if (stored === undefined || BigInt(message.offset) > stored) {
+            const handed = await this.#offer({
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: message.offset,
+              value: message.value,
+            }, heartbeat);
+            if (!handed) return;
+          }
+          resolveOffset(message.offset);
+        }
+      },
+    });
+  }
+
+  /**
+   * The next message, waiting for one.
+   *
+   * @param signal Stops the wait.
+   * @returns The message, or `null` when the signal aborted or the stream closed.
+   * @throws {SourceError} When the consumer failed.
+   */
+  async next(signal?: AbortSignal): Promise<KafkaRecord | null> {
+    for (;;) {
+      if (this.#failure !== null) throw this.#failure;
+      if (this.#closed || signal?.aborted) return null;
+      const record = this.#offered;
+      if (record !== null) {
+        this.#offered = null;
+        const taken = this.#taken;
+        this.#taken = null;
+        taken?.();
+        return record;
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          signal?.removeEventListener("abort", wake);
+          this.#arrived = null;
+          resolve();
+        };
+        this.#arrived = wake;
+        signal?.addEventListener("abort", wake, { once: true });
+      });
+    }
+  }
+
+  /**
+   * Commit the offsets after these stored positions. A commit refused because the group is
+   * rebalancing is not an error: the stored cursor covers it.
+   *
+   * @param positions Last stored offset per topic and partition.
+   * @returns Whether Kafka accepted the commit.
+   */
+  async commit(
+    positions: readonly { topic: string; partition: number; offset: string }[],
+  ): Promise<boolean> {
+    for (const p of positions) {
+      const key = `${p.topic}/${p.partition}`;
+      const stored = BigInt(p.offset);
+      if ((this.#stored.get(key) ?? -1n) < stored) this.#stored.set(key, stored);
+    }
+    if (this.#closed || positions.length === 0) return false;
+    try {
+      await this.#consumer.commitOffsets(
+        positions.map((p) => ({
+          topic: p.topic,
+          partition: p.partition,
+          offset: (BigInt(p.offset) + 1n).toString(),
+        })),
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Leave the group and disconnect. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#taken?.();
+    this.#arrived?.();
+    await this.#consumer.disconnect().catch(() => {});
+  }
+
+  async #offer(record: KafkaRecord, heartbeat: () => Promise<void>): Promise<boolean> {
+    if (this.#closed) return false;
+    this.#offered = record;
+    const taken = new Promise<void>((resolve) => (this.#taken = resolve));
+    this.#arrived?.();
+    // Keep the group membership alive while the caller stores a batch.
+    const beat = setInterval(() => heartbeat().catch(() => {}), 3000);
+    try {
+      await taken;
+    } finally {
+      clearInterval(beat);
+    }
+    return !this.#closed;
+  }
+
+  // On every (re)assignment: never re-read what the database already holds, and apply the
+  // requested start position the first time.
+  async #onAssignment(assignment: Record<string, number[]>): Promise<void> {
+    const first = this.#joins++ === 0;
+    const admin = this.#kafka.admin();
+    await admin.connect();
+    try {
+      const committed = await admin.fetchOffsets({
+        groupId: this.#options.groupId,
+        topics: Object.keys(assignment),
+      });
+      for (const [topic, partitions] of Object.entries(assignment)) {
+        const marks = new Map(
+          (await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, o]),
+        );
+        for (const partition of partitions) {
+          const done = BigInt(
+            committed.find((t) => t.topic === topic)?.partitions.find((p) =>
+              p.partition === partition
+            )
+              ?.offset ?? "-1",
+          );
+          let target: bigint | null = null;
+          if (first && this.#options.startAt === "earliest") {
+            target = BigInt(marks.get(partition)?.low ?? "0");
+          } else if (first && this.#options.startAt === "latest") {
+            target = BigInt(marks.get(partition)?.high ?? "0");
+          }
+          const stored = this.#stored.get(`${topic}/${partition}`);
+          const after = stored === undefined ? null : stored + 1n;
+          if (after !== null && (target ?? done) < after) target = after;
+          if (target !== null && target !== done) {
+            this.#consumer.seek({ topic, partition, offset: target.toString() });
+          }
+        }
+      }
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  #fail(error: unknown): void {
+    this.#failure = error instanceof SourceError ? error : new SourceError(
+      `Kafka consumer of group "${this.#options.groupId}" failed: ${
+        (error as Error)?.message ?? error
+      }`,
+      { cause: error },
+    );
+    this.#arrived?.();
+  }
+}
+
+// Rubin compresses record batches with snappy; brokers may recompress to any codec a topic
+// asks for. kafkajs ships gzip only.
+function _registerCodecs(): void {
+  const codecs = CompressionCodecs as unknown as Record<number, () => unknown>;
+  codecs[CompressionTypes.Snappy] = () => ({
+    compress: (encoder: { buffer: Uint8Array }) => Promise.resolve(_snappyFrame(encoder.buffer)),
+    decompress: (buffer: Uint8Array) => Promise.resolve(Buffer.from(_snappyUnframe(buffer))),
+  });
+  codecs[CompressionTypes.LZ4] = () => ({
+    compress: (encoder: { buffer: Uint8Array }) =>
+      Promise.resolve(Buffer.from(lz4.compress(encoder.buffer) as Uint8Array)),
+    decompress: (buffer: Uint8Array) =>
+      Promise.resolve(Buffer.from(lz4.decompress(buffer) as Uint8Array)),
+  });
+  codecs[CompressionTypes.ZSTD] = () => ({
+    compress: () =>
+      Promise.reject(new Error("This client reads zstd batches but does not write them")),
+    decompress: (buffer: Uint8Array) => Promise.resolve(Buffer.from(zstdDecompress(buffer))),
+  });
+}
+
+// Java clients frame snappy data the xerial way: a 16-byte header, then length-prefixed chunks.
+const XERIAL = [0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00];
+
+function _snappyUnframe(buffer: Uint8Array): Uint8Array {
+  if (!XERIAL.every((b, i) => buffer[i] === b)) return snappy.uncompress(buffer) as Uint8Array;
+  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  const parts: Uint8Array[] = [];
+  for (let at = 16; at < buffer.length;) {
+    const length = view.getUint32(at);
+    parts.push(snappy.uncompress(buffer.subarray(at + 4, at + 4 + length)) as Uint8Array);
+    at += 4 + length;
+  }
+  return Buffer.concat(parts);
+}
+
+function _snappyFrame(data: Uint8Array): Buffer {
+  const compressed = snappy.compress(data) as Uint8Array;
+  const header = Buffer.alloc(20);
+  header.set(XERIAL, 0);
+  header.writeUInt32BE(1, 8); // version
+  header.writeUInt32BE(1, 12); // minimum compatible version
+  header.writeUInt32BE(compressed.length, 16);
+  return Buffer.concat([header, compressed]);
+}
