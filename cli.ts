@@ -70,6 +70,7 @@ ingest --source kafka options (also file's --schema-registry and --schema-dir):
   --tls            Connect with TLS (certificates verified)
   --ca-file F      CA certificate (PEM) for TLS; implies --tls
   --format F       auto (default) | confluent | ocf
+  --session-timeout S  Seconds before the group reassigns a dead member's partitions (default 10)
   --limit N        Stop after N records
   --duration S     Stop after S seconds (the run still completes)
   --batch-size N   Records per transaction (default 500)
@@ -121,6 +122,7 @@ const OPTIONS = {
     "schema-dir": { type: "string" },
     ...KAFKA,
     "start-at": { type: "string" },
+    "session-timeout": { type: "string" },
     format: { type: "string" },
     limit: { type: "string" },
     duration: { type: "string" },
@@ -466,7 +468,9 @@ function _openSource(flags: Flags, storage: SQLiteStorage): AlertSource {
     }
     const registry = _text(flags, "schema-registry");
     const schemaDir = _text(flags, "schema-dir");
+    const session = _seconds(flags, "session-timeout");
     return new KafkaSource({
+      ...(session === undefined ? {} : { sessionTimeoutMs: Math.round(session * 1000) }),
       ..._kafkaConnection(flags),
       topics,
       groupId: _required(flags, "group-id", "The kafka source needs --group-id"),

@@ -5,7 +5,9 @@
  *
  * Suites: `mock` (mock → SQLite with and without cutouts, and memory as the count grows),
  * `file` (a 20,000-alert v11 Avro container → SQLite with and without cutouts, and avsc's raw
- * decode rate of the same bytes; needs the shared fixtures for the official schema).
+ * decode rate of the same bytes; needs the shared fixtures for the official schema), `kafka`
+ * (20,000 v11 alerts through the project's test broker, started here when KAFKA_BOOTSTRAP is
+ * not set, against the file source on the same alerts).
  *
  * @module
  */
@@ -34,14 +36,29 @@ const CASES: Case[] = [
     script: "file_ingest.ts",
     args: ["20000", mode],
   })),
+  { suite: "kafka", script: "kafka_ingest.ts", args: ["20000"] },
 ];
 
 const json = Deno.args.includes("--json");
 const suites = Deno.args.filter((a) => !a.startsWith("--"));
 const selected = CASES.filter((c) => suites.length === 0 || suites.includes(c.suite));
 if (selected.length === 0) {
-  console.error(`No benchmark suite named ${suites.join(", ")}: expected mock or file`);
+  console.error(`No benchmark suite named ${suites.join(", ")}: expected mock, file or kafka`);
   Deno.exit(2);
+}
+
+// The Kafka suite needs the test broker: start it for the run when none is given.
+let startedBroker = false;
+if (selected.some((c) => c.suite === "kafka") && !Deno.env.get("KAFKA_BOOTSTRAP")) {
+  const script = fileURLToPath(new URL("../scripts/kafka.sh", import.meta.url));
+  const out = await new Deno.Command("bash", { args: [script, "start"], stderr: "inherit" })
+    .output();
+  if (!out.success) throw new Error("Cannot start the test Kafka broker");
+  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+    const [key, value] = line.split("=");
+    if (key?.startsWith("KAFKA_") && value) Deno.env.set(key, value);
+  }
+  startedBroker = true;
 }
 
 const results: Figures[] = [];
@@ -67,6 +84,10 @@ for (const c of selected) {
   }
 }
 await Deno.remove(shared, { recursive: true });
+if (startedBroker) {
+  const script = fileURLToPath(new URL("../scripts/kafka.sh", import.meta.url));
+  await new Deno.Command("bash", { args: [script, "stop"] }).output();
+}
 if (json) {
   console.log(
     JSON.stringify({ machine: { cores: navigator.hardwareConcurrency }, results }, null, 2),

@@ -85,6 +85,9 @@ export interface PartitionLag {
   lag: number;
 }
 
+/** Consecutive consumer restarts after which the stream fails instead of retrying. */
+const MAX_RESTARTS = 5;
+
 /** Where a consumer starts on partitions it is given. */
 export type StartAt = "earliest" | "latest" | "committed";
 
@@ -379,12 +382,15 @@ export class KafkaStream {
   #kafka: KafkaClientType;
   #options: ConsumeOptions;
   #stored = new Map<string, bigint>();
-  #offered: KafkaRecord | null = null;
+  #offered: KafkaRecord[] = [];
+  #next = 0;
   #taken: (() => void) | null = null;
   #arrived: (() => void) | null = null;
   #failure: Error | null = null;
   #closed = false;
   #joins = 0;
+  #assigned: Promise<void> = Promise.resolve();
+  #crashes = 0;
 
   /**
    * Wrap a kafkajs consumer.
@@ -407,10 +413,16 @@ export class KafkaStream {
     const consumer = this.#consumer;
     const { GROUP_JOIN, CRASH } = consumer.events;
     consumer.on(GROUP_JOIN, (event) => {
-      this.#onAssignment(event.payload.memberAssignment).catch((error) => this.#fail(error));
+      this.#assigned = this.#onAssignment(event.payload.memberAssignment).catch((error) =>
+        this.#fail(error)
+      );
     });
     consumer.on(CRASH, (event) => {
-      if (!event.payload.restart) this.#fail(event.payload.error);
+      // kafkajs restarts after errors it deems retriable, forever: a batch that can never be
+      // read (a codec failure) would stall the run silently. Give up after a few in a row.
+      if (!event.payload.restart || ++this.#crashes >= MAX_RESTARTS) {
+        this.#fail(event.payload.error);
+      }
     });
     await consumer.connect();
     await consumer.subscribe({
@@ -422,21 +434,27 @@ export class KafkaStream {
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        // kafkajs fetches from Kafka's commit while the assignment's seek (start position, the
+        // database's cursors) is still being worked out: wait for it, then drop a batch the
+        // seek made stale, or records past the cursors would be handed over twice.
+        await this.#assigned;
+        if (!isRunning() || isStale() || this.#closed) return;
         const stream = `${batch.topic}/${batch.partition}`;
+        const stored = this.#stored.get(stream) ?? -1n;
+        const records: KafkaRecord[] = [];
         for (const message of batch.messages) {
-          if (!isRunning() || isStale() || this.#closed) return;
-          const stored = this.#stored.get(stream);
-          if (stored === undefined || BigInt(message.offset) > stored) {
-            const handed = await this.#offer({
+          if (BigInt(message.offset) > stored) {
+            records.push({
               topic: batch.topic,
               partition: batch.partition,
               offset: message.offset,
               value: message.value,
-            }, heartbeat);
-            if (!handed) return;
+            });
           }
-          resolveOffset(message.offset);
         }
+        this.#crashes = 0;
+        if (records.length > 0 && !(await this.#offer(records, heartbeat))) return;
+        if (batch.messages.length > 0) resolveOffset(batch.lastOffset());
       },
     });
   }
@@ -452,12 +470,15 @@ export class KafkaStream {
     for (;;) {
       if (this.#failure !== null) throw this.#failure;
       if (this.#closed || signal?.aborted) return null;
-      const record = this.#offered;
-      if (record !== null) {
-        this.#offered = null;
-        const taken = this.#taken;
-        this.#taken = null;
-        taken?.();
+      const record = this.#offered[this.#next];
+      if (record !== undefined) {
+        this.#next++;
+        if (this.#next === this.#offered.length) {
+          // The batch is all taken: let kafkajs fetch the next one.
+          const taken = this.#taken;
+          this.#taken = null;
+          taken?.();
+        }
         return record;
       }
       await new Promise<void>((resolve) => {
@@ -511,12 +532,13 @@ export class KafkaStream {
     await this.#consumer.disconnect().catch(() => {});
   }
 
-  async #offer(record: KafkaRecord, heartbeat: () => Promise<void>): Promise<boolean> {
+  async #offer(records: KafkaRecord[], heartbeat: () => Promise<void>): Promise<boolean> {
     if (this.#closed) return false;
-    this.#offered = record;
+    this.#offered = records;
+    this.#next = 0;
     const taken = new Promise<void>((resolve) => (this.#taken = resolve));
     this.#arrived?.();
-    // Keep the group membership alive while the caller stores a batch.
+    // Keep the group membership alive while the caller stores what it took.
     const beat = setInterval(() => heartbeat().catch(() => {}), 3000);
     try {
       await taken;
@@ -559,6 +581,11 @@ export class KafkaStream {
           if (after !== null && (target ?? done) < after) target = after;
           if (target !== null && target !== done) {
             this.#consumer.seek({ topic, partition, offset: target.toString() });
+            // Those offsets are stored already: say so to Kafka too, so lag is reported right.
+            if (target === after && after > done) {
+              await this.#consumer.commitOffsets([{ topic, partition, offset: after.toString() }])
+                .catch(() => {});
+            }
           }
         }
       }

@@ -54,7 +54,10 @@ export interface KafkaSourceOptions {
   format?: MessageFormat;
   /** Largest message expected, in bytes. Default 16 MiB. */
   maxMessageBytes?: number;
-  /** Group session timeout in ms. Default 30,000. */
+  /**
+   * Group session timeout in ms: how long a crashed member keeps its partitions before the
+   * group reassigns them. Default 10,000.
+   */
   sessionTimeoutMs?: number;
   /** Connection timeout in ms. Default 5,000. */
   connectionTimeoutMs?: number;
@@ -157,7 +160,7 @@ export class KafkaSource implements AlertSource {
       startAt: this.#options.startAt ?? "committed",
       stored: resumeFrom ?? new Map(),
       maxMessageBytes: this.#options.maxMessageBytes ?? 16 << 20,
-      sessionTimeoutMs: this.#options.sessionTimeoutMs ?? 30_000,
+      sessionTimeoutMs: this.#options.sessionTimeoutMs ?? 10_000,
     });
     this.#stream = stream;
     let yielded = 0;

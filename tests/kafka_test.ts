@@ -1,0 +1,1051 @@
+/**
+ * End to end against a real Apache Kafka broker (`deno task kafka start`, then export the
+ * `KAFKA_*` lines it prints): the Rubin wire format with a loopback schema registry, every
+ * compression codec the broker writes, large and malformed messages, commit-after-store and
+ * crash consistency, consumer groups, SASL, and the CLI's failures, `--duration` and
+ * `kafka-lag`. Topics and groups are unique per test, so the broker may be shared and reused.
+ */
+
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { type Admin, Kafka, logLevel } from "kafkajs";
+import {
+  createAvroType,
+  CutoutProcessor,
+  encodeFits,
+  ingest,
+  type IngestionRun,
+  type IngestOptions,
+  kafkaLag,
+  KafkaSource,
+  type KafkaSourceOptions,
+  loadSchemaVersion,
+  MockSource,
+  SQLiteStorage,
+} from "../mod.ts";
+import { KafkaClient } from "../sources/_kafka_client.ts";
+import { fixturesDir, queryDatabase, REPO_ROOT, testWith, withTempDir } from "./_support.ts";
+
+const BOOTSTRAP = Deno.env.get("KAFKA_BOOTSTRAP") ?? "";
+const SASL_PLAIN_BOOTSTRAP = Deno.env.get("KAFKA_SASL_PLAIN_BOOTSTRAP") ?? "";
+const SASL_SCRAM_BOOTSTRAP = Deno.env.get("KAFKA_SASL_SCRAM_BOOTSTRAP") ?? "";
+const HAVE_KAFKA = Boolean(Deno.env.get("KAFKA_BOOTSTRAP"));
+const NEED_KAFKA =
+  "a Kafka broker (run: deno task kafka start, then export the KAFKA_* lines it prints)";
+const FIXTURES = fixturesDir();
+const NEED_FIXTURES = "the shared fixtures (../shared/fixtures)";
+// The SASL user scripts/kafka.sh creates.
+const SASL_USER = "alerts";
+const SASL_PASSWORD = "alerts-secret";
+
+const CLI = join(REPO_ROOT, "cli.ts");
+const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
+
+/**
+ * Register a test that needs the broker and, unless told otherwise, the fixtures (the official
+ * schemas every produced alert is encoded with).
+ */
+function kafkaTest(
+  name: string,
+  fn: () => Promise<void>,
+  options: { fixtures?: boolean } = {},
+): void {
+  const fixtures = options.fixtures ?? true;
+  testWith(
+    HAVE_KAFKA && (!fixtures || FIXTURES !== null),
+    HAVE_KAFKA ? NEED_FIXTURES : NEED_KAFKA,
+    { name, fn },
+  );
+}
+
+// --- names, clients, framing -------------------------------------------------------------
+
+function unique(label: string): string {
+  return `lsst-test-${label}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+function client(bootstrap = BOOTSTRAP): KafkaClient {
+  return new KafkaClient({ brokers: [bootstrap], clientId: "lsst-kafka-test" });
+}
+
+async function withAdmin<T>(work: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = new Kafka({
+    clientId: "lsst-kafka-test",
+    brokers: [BOOTSTRAP],
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  try {
+    return await work(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function createTopic(
+  label: string,
+  partitions: number,
+  config: Record<string, string> = {},
+): Promise<string> {
+  const topic = unique(label);
+  await client().createTopic(topic, partitions, config);
+  return topic;
+}
+
+/** A Confluent wire-format message: 0x00, the big-endian schema id, schemaless Avro. */
+function frame(schemaId: number, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + body.length);
+  new DataView(out.buffer).setInt32(1, schemaId);
+  out.set(body, 5);
+  return out;
+}
+
+function schemaIdOf(bytes: Uint8Array): number {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getInt32(1);
+}
+
+function versionOf(schemaId: number): string {
+  return `${Math.floor(schemaId / 100)}.${schemaId % 100}`;
+}
+
+const schemaCache = new Map<string, Promise<unknown>>();
+
+function officialSchema(version: string): Promise<unknown> {
+  let schema = schemaCache.get(version);
+  if (schema === undefined) {
+    schema = loadSchemaVersion(join(FIXTURES as string, "lsst/schema"), version);
+    schemaCache.set(version, schema);
+  }
+  return schema;
+}
+
+async function avroType(version: string): Promise<ReturnType<typeof createAvroType>> {
+  return createAvroType(await officialSchema(version));
+}
+
+type Packet = Record<string, unknown>;
+
+/** Decode a produced message with avsc alone: the expected side of the comparisons. */
+async function decodeFrame(bytes: Uint8Array): Promise<{ version: string; packet: Packet }> {
+  const version = versionOf(schemaIdOf(bytes));
+  const type = await avroType(version);
+  const { value, offset } = type.decode(Buffer.from(bytes), 5);
+  assert.equal(offset, bytes.length, "the expected side decodes the whole message");
+  return { version, packet: value as Packet };
+}
+
+/** Mock v11.0 alerts framed with schema id 1100, and their packets. */
+async function mockMessages(
+  count: number,
+  seed: number,
+  cutouts = false,
+): Promise<{ packets: Packet[]; values: Uint8Array[] }> {
+  const type = await avroType("11.0");
+  const packets: Packet[] = [];
+  const values: Uint8Array[] = [];
+  for (const { packet } of new MockSource({ count, seed, cutouts }).packets()) {
+    packets.push(packet as unknown as Packet);
+    values.push(frame(1100, type.toBuffer(packet)));
+  }
+  return { packets, values };
+}
+
+function diaSourceIdOf(packet: Packet): bigint {
+  return (packet.diaSource as Packet).diaSourceId as bigint;
+}
+
+// --- what the database must hold -----------------------------------------------------------
+
+const ALERT_COLUMNS = "dia_source_id, alert_id, dia_object_id, ss_object_id, ra, dec, " +
+  "midpoint_mjd_tai, band, visit, detector, schema_version, source, survey";
+
+/** The `alerts` row a packet must give, read straight from the decoded packet. */
+function expectedRow(packet: Packet, version: string, source = "kafka"): Record<string, unknown> {
+  const s = packet.diaSource as Packet;
+  const association = (v: unknown) => (v === null || v === undefined || v === 0n ? null : v);
+  return {
+    dia_source_id: s.diaSourceId,
+    alert_id: packet.diaSourceId ?? packet.alertId,
+    dia_object_id: association(s.diaObjectId),
+    ss_object_id: association(s.ssObjectId),
+    ra: s.ra,
+    dec: s.dec,
+    midpoint_mjd_tai: s.midpointMjdTai,
+    band: s.band ?? null,
+    visit: s.visit ?? null,
+    detector: s.detector === null || s.detector === undefined ? null : BigInt(s.detector as number),
+    schema_version: version,
+    source,
+    survey: "lsst",
+  };
+}
+
+function storedRows(db: string): Array<Record<string, unknown>> {
+  return queryDatabase(db, `SELECT ${ALERT_COLUMNS} FROM alerts ORDER BY dia_source_id`);
+}
+
+function sortedRows(rows: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
+  return [...rows].sort((a, b) => {
+    const x = a.dia_source_id as bigint;
+    const y = b.dia_source_id as bigint;
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}
+
+function countAlerts(db: string): number {
+  try {
+    return Number(queryDatabase(db, "SELECT COUNT(*) AS n FROM alerts")[0]?.n);
+  } catch {
+    return 0; // Not created yet.
+  }
+}
+
+function storedIds(db: string): string[] {
+  return queryDatabase(db, "SELECT dia_source_id AS id FROM alerts").map((r) => String(r.id))
+    .sort();
+}
+
+function idsOf(packets: Packet[]): string[] {
+  return packets.map((p) => String(diaSourceIdOf(p))).sort();
+}
+
+// --- running the source and the CLI --------------------------------------------------------
+
+/** One in-process run of a KafkaSource on the plaintext listener. */
+async function ingestKafka(
+  storage: SQLiteStorage,
+  source: Omit<KafkaSourceOptions, "bootstrapServers"> & { bootstrapServers?: string },
+  run: IngestOptions,
+): Promise<IngestionRun> {
+  // Schemas come from the fixtures' folder unless the test brings a registry.
+  await using kafka = new KafkaSource({
+    bootstrapServers: BOOTSTRAP,
+    schemaStore: storage,
+    ...(source.schemaRegistry === undefined
+      ? { schemaDir: join(FIXTURES as string, "lsst/schema") }
+      : {}),
+    ...source,
+  });
+  // A consumer that never gets its records would wait forever: the time bound turns that into
+  // a short run whose counts fail the test.
+  return await ingest(kafka, storage, { durationSeconds: 30, ...run });
+}
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+function spawnCli(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, CLI, ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function finished(child: Deno.ChildProcess, started: number): Promise<Result> {
+  const out = await child.output();
+  const text = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: text.decode(out.stdout),
+    stderr: text.decode(out.stderr),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Run the CLI to its end, killing it after a minute so a hang fails the test. */
+async function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
+  const started = performance.now();
+  const child = spawnCli(args, env);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  try {
+    return await finished(child, started);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Stop a child that a failed assertion left running; never throws. */
+async function reap(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // Already exited.
+  }
+  await child.output().catch(() => {});
+}
+
+async function waitFor(
+  what: string,
+  timeoutMs: number,
+  done: () => Promise<boolean> | boolean,
+  intervalMs = 20,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+function kafkaArgs(topic: string, group: string, db: string): string[] {
+  return [
+    "ingest",
+    "--source",
+    "kafka",
+    "--bootstrap-servers",
+    BOOTSTRAP,
+    "--topic",
+    topic,
+    "--group-id",
+    group,
+    ...(FIXTURES === null ? [] : ["--schema-dir", join(FIXTURES, "lsst/schema")]),
+    "--no-cutouts",
+    "--db",
+    db,
+  ];
+}
+
+// --- a loopback Confluent Schema Registry --------------------------------------------------
+
+interface Registry extends AsyncDisposable {
+  /** Base URL, with a path prefix like Rubin's `…/schema-registry`. */
+  url: string;
+  /** GET requests answered, by schema id. */
+  requests: Map<number, number>;
+}
+
+async function startRegistry(versions: string[]): Promise<Registry> {
+  const bodies = new Map<number, string>();
+  for (const version of versions) {
+    const [major, minor] = version.split(".").map(Number) as [number, number];
+    bodies.set(
+      major * 100 + minor,
+      JSON.stringify({ schema: JSON.stringify(await officialSchema(version)) }),
+    );
+  }
+  const requests = new Map<number, number>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const match = /^\/schema-registry\/schemas\/ids\/(\d+)$/.exec(new URL(request.url).pathname);
+    const id = Number(match?.[1]);
+    const body = bodies.get(id);
+    if (request.method !== "GET" || body === undefined) {
+      return Response.json({ error_code: 40403, message: "Schema not found" }, { status: 404 });
+    }
+    requests.set(id, (requests.get(id) ?? 0) + 1);
+    return new Response(body, {
+      headers: { "content-type": "application/vnd.schemaregistry.v1+json" },
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/schema-registry`,
+    requests,
+    async [Symbol.asyncDispose]() {
+      await server.shutdown();
+    },
+  };
+}
+
+// The broker started by scripts/kafka.sh keeps its log segments here: reading the record
+// batch headers shows which codec the broker really wrote.
+function brokerDataDir(): string {
+  const state = Deno.env.get("LSST_KAFKA_STATE") ??
+    join(Deno.env.get("TMPDIR") ?? "/tmp", "lsst-extendedness-kafka");
+  return join(state, "data");
+}
+
+/** Codec ids (1 gzip, 2 snappy, 3 lz4, 4 zstd) of the batches of a partition's first segment. */
+async function segmentCodecs(topic: string, partition: number): Promise<Set<number> | null> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(
+      join(brokerDataDir(), `${topic}-${partition}`, "00000000000000000000.log"),
+    );
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null; // A broker on another machine.
+    throw error;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const codecs = new Set<number>();
+  // Record batch v2: baseOffset (8), batchLength (4), leaderEpoch (4), magic (1), crc (4),
+  // attributes (2, the codec in the low 3 bits).
+  for (let at = 0; at + 23 <= bytes.length; at += 12 + view.getInt32(at + 8)) {
+    codecs.add(view.getInt16(at + 21) & 7);
+  }
+  return codecs;
+}
+
+function rowsOfRuns(db: string): Array<Record<string, unknown>> {
+  return queryDatabase(
+    db,
+    "SELECT run_id, status, alerts_ingested, alerts_skipped, pid FROM ingestion_runs ORDER BY run_id",
+  );
+}
+
+// --- the tests -------------------------------------------------------------------------------
+
+kafkaTest(
+  "Confluent-framed snappy alerts of schemas 9.0 to 11.1 are stored as produced, with their schemas, and committed",
+  async () => {
+    const fixtures = FIXTURES as string;
+    const topic = await createTopic("rubin", 3);
+    const group = unique("rubin-group");
+    // The same sample alert in four schema versions (one DIASource id): on one partition, in
+    // order, so the first one is the one stored and the others are replays.
+    const samples = await Promise.all(
+      ["v9_0", "v10_0", "v11_0", "v11_1"].map((v) =>
+        Deno.readFile(join(fixtures, `lsst/cwf/lsst.${v}.avro`))
+      ),
+    );
+    assert.deepEqual(samples.map(schemaIdOf), [900, 1000, 1100, 1101]);
+    const heavy = await Promise.all(
+      [0, 1, 2, 3, 4].map((i) =>
+        Deno.readFile(join(fixtures, `lsst/cwf-heavy/fink-real-v10_0-${i}.avro`))
+      ),
+    );
+    const boom = await Deno.readFile(
+      join(fixtures, "lsst/cwf/boom-7912941781254298-v9_0-cutouts.avro"),
+    );
+    const mock = await mockMessages(500, 11);
+    const kafka = client();
+    await kafka.produce(topic, samples, { compression: "snappy", partition: 0 });
+    const spread = [boom, ...heavy, ...mock.values];
+    await kafka.produce(topic, spread, { compression: "snappy" });
+    const produced = [...samples, ...spread];
+
+    // First occurrence of each DIASource wins, in produced order (replays share partition 0).
+    const expected = new Map<string, Record<string, unknown>>();
+    for (const value of produced) {
+      const { version, packet } = await decodeFrame(value);
+      const key = String(diaSourceIdOf(packet));
+      if (!expected.has(key)) expected.set(key, expectedRow(packet, version));
+    }
+    assert.equal(expected.size, produced.length - 3);
+
+    await using registry = await startRegistry(["9.0", "10.0", "11.0", "11.1"]);
+    await withTempDir("lsst-kafka-", async (dir) => {
+      const db = join(dir, "alerts.db");
+      await using storage = new SQLiteStorage(db);
+      const source = { topics: [topic], groupId: group, schemaRegistry: registry.url };
+      const run = await ingestKafka(storage, source, {
+        limit: produced.length,
+        batchSize: 100,
+      });
+      assert.equal(run.status, "completed");
+      assert.equal(run.recordsRead, produced.length);
+      assert.equal(run.alertsIngested, expected.size);
+      assert.equal(run.alertsSkipped, 3);
+      assert.equal(run.alertsQuarantined, 0);
+      assert.deepEqual(storedRows(db), sortedRows([...expected.values()]));
+      const sample = queryDatabase(
+        db,
+        "SELECT schema_version FROM alerts WHERE dia_source_id = 281323062375219200",
+      );
+      assert.deepEqual(sample, [{ schema_version: "9.0" }]);
+
+      // Every schema used is kept, fetched once per id (ids are immutable).
+      assert.deepEqual(
+        queryDatabase(db, "SELECT id, version FROM schemas ORDER BY id"),
+        [
+          { id: 900n, version: "9.0" },
+          { id: 1000n, version: "10.0" },
+          { id: 1100n, version: "11.0" },
+          { id: 1101n, version: "11.1" },
+        ],
+      );
+      assert.deepEqual(
+        [...registry.requests].sort((a, b) => a[0] - b[0]),
+        [[900, 1], [1000, 1], [1100, 1], [1101, 1]],
+      );
+      // The cursor of each partition is its last offset.
+      const cursors = queryDatabase(
+        db,
+        "SELECT stream, position FROM source_cursors ORDER BY stream",
+      );
+      assert.deepEqual(
+        cursors.map((c) => c.stream),
+        [0, 1, 2].map((p) => `${topic}/${p}`),
+      );
+
+      const again = await ingestKafka(storage, source, { durationSeconds: 3 });
+      assert.equal(again.status, "completed");
+      assert.equal(again.recordsRead, 0);
+      assert.equal(countAlerts(db), expected.size);
+
+      const lag = await kafkaLag({ bootstrapServers: BOOTSTRAP, groupId: group });
+      assert.equal(lag.length, 3);
+      let end = 0;
+      for (const partition of lag) {
+        assert.equal(partition.topic, topic);
+        assert.equal(partition.lag, 0);
+        assert.equal(partition.committed, partition.end);
+        const cursor = cursors.find((c) => c.stream === `${topic}/${partition.partition}`);
+        assert.equal(BigInt(String(cursor?.position)) + 1n, BigInt(partition.end));
+        end += Number(partition.end);
+      }
+      assert.equal(end, produced.length);
+    });
+  },
+);
+
+for (const codec of ["snappy", "lz4", "zstd", "gzip"] as const) {
+  kafkaTest(`a topic the broker compresses with ${codec} is consumed whole`, async () => {
+    const topic = await createTopic(`codec-${codec}`, 2, { "compression.type": codec });
+    // Cutouts make batches span many of the codecs' blocks (32 KB snappy, 64 KB lz4 chunks).
+    const plain = await mockMessages(300, 21);
+    const heavy = await mockMessages(6, 22, true);
+    const produced = [...plain.values, ...heavy.values];
+    const packets = [...plain.packets, ...heavy.packets];
+    await client().produce(topic, produced, { compression: "none" });
+
+    const codecs = await segmentCodecs(topic, 0);
+    if (codecs !== null) {
+      const id = { gzip: 1, snappy: 2, lz4: 3, zstd: 4 }[codec];
+      assert.deepEqual([...codecs], [id], `the broker wrote ${codec} batches`);
+    }
+
+    await withTempDir("lsst-kafka-", async (dir) => {
+      const db = join(dir, "alerts.db");
+      await using storage = new SQLiteStorage(db);
+      const run = await ingestKafka(storage, { topics: [topic], groupId: unique("codec") }, {
+        limit: produced.length,
+        cutouts: new CutoutProcessor({ outputDir: join(dir, "cutouts") }),
+      });
+      assert.equal(run.alertsIngested, produced.length);
+      assert.equal(run.alertsQuarantined, 0);
+      assert.deepEqual(
+        storedRows(db),
+        sortedRows(packets.map((p) => expectedRow(p, "11.0"))),
+      );
+      // The cutouts come out byte for byte.
+      for (const packet of heavy.packets) {
+        const [row] = queryDatabase(
+          db,
+          `SELECT cutout_science, cutout_template, cutout_difference FROM alerts
+           WHERE dia_source_id = ${diaSourceIdOf(packet)}`,
+        );
+        assert.deepEqual(
+          await Deno.readFile(String(row?.cutout_science)),
+          new Uint8Array(packet.cutoutScience as Uint8Array),
+        );
+        assert.deepEqual(
+          await Deno.readFile(String(row?.cutout_difference)),
+          new Uint8Array(packet.cutoutDifference as Uint8Array),
+        );
+      }
+    });
+  });
+}
+
+kafkaTest("a 1.6 MB message is consumed whole and its cutout written byte for byte", async () => {
+  const topic = await createTopic("large", 1);
+  const type = await avroType("11.0");
+  const packets = [...new MockSource({ count: 3, seed: 31, cutouts: true }).packets()].map((p) =>
+    p.packet as unknown as Packet
+  );
+  // A 640×640 float32 image of noise: valid FITS that no codec shrinks.
+  const pixels = new Float32Array(640 * 640).map(() => Math.random() * 1000);
+  const big = encodeFits([{ width: 640, height: 640, data: pixels }]);
+  const large = { ...packets[1], cutoutScience: Buffer.from(big) } as Packet;
+  const values = [packets[0], large, packets[2]].map((p) => frame(1100, type.toBuffer(p)));
+  assert.ok(values[1]!.length > 1_500_000, `${values[1]!.length} bytes`);
+  await client().produce(topic, values);
+
+  await withTempDir("lsst-kafka-", async (dir) => {
+    const db = join(dir, "alerts.db");
+    await using storage = new SQLiteStorage(db);
+    const run = await ingestKafka(storage, { topics: [topic], groupId: unique("large") }, {
+      limit: 3,
+      cutouts: new CutoutProcessor({ outputDir: join(dir, "cutouts") }),
+    });
+    assert.equal(run.alertsIngested, 3);
+    assert.equal(run.alertsQuarantined, 0);
+    const [row] = queryDatabase(
+      db,
+      `SELECT cutout_science FROM alerts WHERE dia_source_id = ${diaSourceIdOf(large)}`,
+    );
+    assert.deepEqual(await Deno.readFile(String(row?.cutout_science)), big);
+  });
+});
+
+kafkaTest(
+  "malformed messages are quarantined with their offset and bytes while the partition goes on",
+  async () => {
+    const topic = await createTopic("malformed", 1);
+    const { packets, values } = await mockMessages(40, 41);
+    const garbage = crypto.getRandomValues(new Uint8Array(300));
+    garbage[0] = 0x7b; // Neither 0x00 (framed) nor "O" (container).
+    const unknownId = frame(4242, values[0]!.subarray(5));
+    const truncated = values[1]!.subarray(0, Math.floor(values[1]!.length / 2));
+    const bad = [garbage, unknownId, truncated];
+    const messages = [
+      ...values.slice(0, 10),
+      garbage,
+      ...values.slice(10, 20),
+      unknownId,
+      ...values.slice(20, 30),
+      truncated,
+      ...values.slice(30),
+    ];
+    await client().produce(topic, messages, { compression: "snappy" });
+
+    await withTempDir("lsst-kafka-", async (dir) => {
+      const db = join(dir, "alerts.db");
+      await using storage = new SQLiteStorage(db);
+      const run = await ingestKafka(storage, { topics: [topic], groupId: unique("malformed") }, {
+        limit: messages.length,
+        batchSize: 7,
+      });
+      assert.equal(run.status, "completed");
+      assert.equal(run.alertsIngested, 40);
+      assert.equal(run.alertsQuarantined, 3);
+      assert.deepEqual(storedIds(db), idsOf(packets));
+
+      const rows = queryDatabase(
+        db,
+        "SELECT source, stream, position, error, raw, run_id FROM quarantine ORDER BY id",
+      );
+      assert.equal(rows.length, 3);
+      const offsets = [10, 21, 32];
+      const errors = [
+        /neither Confluent-framed .* nor an Avro container/,
+        /Unknown schema id 4242: .*no folder 42\.42/,
+        /ends inside the record|Cannot decode it with schema 1100/,
+      ];
+      rows.forEach((row, i) => {
+        assert.equal(row.source, "kafka");
+        assert.equal(row.stream, `${topic}/0`);
+        assert.equal(row.position, String(offsets[i]));
+        assert.equal(row.run_id, BigInt(run.runId));
+        assert.match(
+          String(row.error),
+          new RegExp(`partition 0 of topic "${topic}" at offset ${offsets[i]}`),
+        );
+        assert.match(String(row.error), errors[i]!);
+        assert.deepEqual(new Uint8Array(row.raw as Uint8Array), bad[i]);
+      });
+      const [cursor] = queryDatabase(db, "SELECT position FROM source_cursors");
+      assert.equal(cursor?.position, String(messages.length - 1));
+    });
+  },
+);
+
+kafkaTest(
+  "offsets are committed only after storage and the database's cursors win over Kafka's",
+  async () => {
+    const topic = await createTopic("commit", 3);
+    const group = unique("commit-group");
+    const { packets, values } = await mockMessages(300, 51);
+    await client().produce(topic, values);
+
+    await withTempDir("lsst-kafka-", async (dir) => {
+      const db = join(dir, "alerts.db");
+      await using storage = new SQLiteStorage(db);
+      const first = await ingestKafka(storage, { topics: [topic], groupId: group }, {
+        limit: 300,
+        batchSize: 64,
+      });
+      assert.equal(first.alertsIngested, 300);
+      const committed = async () =>
+        (await kafkaLag({ bootstrapServers: BOOTSTRAP, groupId: group, topics: [topic] }))
+          .map((p) => p.committed);
+      assert.deepEqual(await committed(), ["100", "100", "100"]);
+
+      // A new database, the same group: Kafka's commit says everything is done.
+      {
+        const otherDb = join(dir, "other.db");
+        await using other = new SQLiteStorage(otherDb);
+        const run = await ingestKafka(other, { topics: [topic], groupId: group }, {
+          durationSeconds: 3,
+        });
+        assert.equal(run.recordsRead, 0);
+        assert.equal(countAlerts(otherDb), 0);
+      }
+
+      // Kafka forgets (offsets reset to 0): the database's cursors still say what is stored.
+      await withAdmin((admin) =>
+        admin.setOffsets({
+          groupId: group,
+          topic,
+          partitions: [0, 1, 2].map((partition) => ({ partition, offset: "0" })),
+        })
+      );
+      assert.deepEqual(await committed(), ["0", "0", "0"]);
+      const replay = await ingestKafka(storage, { topics: [topic], groupId: group }, {
+        durationSeconds: 3,
+      });
+      assert.equal(replay.status, "completed");
+      assert.equal(replay.recordsRead, 0);
+      assert.equal(replay.alertsSkipped, 0);
+      assert.equal(countAlerts(db), 300);
+
+      // New messages after the stored ones, Kafka's commit still at 0: each is read once. The
+      // seek past the cursors must land before any record fetched from Kafka's commit is handed
+      // over, or those after the cursors come twice.
+      const later = await mockMessages(30, 52);
+      await client().produce(topic, later.values);
+      const resumed = await ingestKafka(storage, { topics: [topic], groupId: group }, {
+        durationSeconds: 3,
+      });
+      assert.equal(resumed.recordsRead, 30);
+      assert.equal(resumed.alertsIngested, 30);
+      assert.equal(resumed.alertsSkipped, 0);
+      assert.deepEqual(await committed(), ["110", "110", "110"]);
+      const all = [...packets, ...later.packets];
+
+      // A new group asked to start at the earliest offset: the cursors still win.
+      const fresh = await ingestKafka(
+        storage,
+        { topics: [topic], groupId: unique("commit-earliest"), startAt: "earliest" },
+        { durationSeconds: 3 },
+      );
+      assert.equal(fresh.recordsRead, 0);
+
+      // Without cursors (lost, or alerts stored by another route) everything is read again
+      // and nothing is stored twice: the alerts are keyed by their DIASource.
+      const detections = queryDatabase(db, "SELECT COUNT(*) AS n FROM reassociations")[0]?.n;
+      const write = new DatabaseSync(db);
+      write.exec("DELETE FROM source_cursors");
+      write.close();
+      const reread = await ingestKafka(
+        storage,
+        { topics: [topic], groupId: unique("commit-reread"), startAt: "earliest" },
+        { limit: 330 },
+      );
+      assert.equal(reread.recordsRead, 330);
+      assert.equal(reread.alertsIngested, 0);
+      assert.equal(reread.alertsSkipped, 330);
+      assert.deepEqual(storedIds(db), idsOf(all));
+      assert.equal(
+        queryDatabase(db, "SELECT COUNT(*) AS n FROM reassociations")[0]?.n,
+        detections,
+      );
+    });
+  },
+);
+
+kafkaTest(
+  "ingest killed twice with SIGKILL resumes to every alert stored exactly once",
+  async () => {
+    const total = 20_000;
+    const topic = await createTopic("crash", 4);
+    const group = unique("crash-group");
+    const { packets, values } = await mockMessages(total, 61);
+    await client().produce(topic, values, { compression: "snappy" });
+
+    await withTempDir("lsst-kafka-", async (dir) => {
+      const db = join(dir, "alerts.db");
+      const args = [...kafkaArgs(topic, group, db), "--batch-size", "200"];
+      // Each restart joins the group while the killed member is still in it: the broker waits
+      // for that member's session (30 s) to expire before it assigns partitions again.
+      for (const round of [1, 2]) {
+        const before = countAlerts(db);
+        const child = spawnCli([...args, "--quiet"]);
+        try {
+          await waitFor(
+            `for run ${round} to store 2,000 alerts`,
+            60_000,
+            () => countAlerts(db) > before + 2000,
+          );
+          child.kill("SIGKILL");
+        } finally {
+          await reap(child);
+        }
+        const after = countAlerts(db);
+        assert.ok(after < total, `run ${round} was killed mid-stream (${after} stored)`);
+      }
+      const stored = countAlerts(db);
+      const remaining = total - stored;
+      const last = await cli([...args, "--limit", String(remaining), "--json"]);
+      assert.equal(last.code, 0, last.stderr);
+      const run = JSON.parse(last.stdout);
+      assert.equal(run.status, "completed");
+      // Nothing already stored was read again: exactly the remaining records were.
+      assert.equal(run.recordsRead, remaining);
+      assert.equal(run.alertsIngested, remaining);
+      assert.equal(run.alertsSkipped, 0);
+
+      assert.equal(countAlerts(db), total);
+      assert.deepEqual(storedIds(db), idsOf(packets));
+      assert.equal(queryDatabase(db, "PRAGMA integrity_check")[0]?.integrity_check, "ok");
+      const runs = rowsOfRuns(db);
+      assert.deepEqual(runs.map((r) => r.status), ["interrupted", "interrupted", "completed"]);
+      assert.equal(
+        runs.reduce((sum, r) => sum + Number(r.alerts_ingested), 0),
+        total,
+        "each run's count matches its committed batches",
+      );
+      const lag = await kafkaLag({ bootstrapServers: BOOTSTRAP, groupId: group });
+      assert.deepEqual(lag.map((p) => p.lag), [0, 0, 0, 0]);
+    });
+  },
+);
+
+kafkaTest(
+  "two processes in one consumer group share the partitions and store every alert once",
+  async () => {
+    const total = 4000;
+    const topic = await createTopic("group", 4);
+    const group = unique("group-group");
+    const { packets, values } = await mockMessages(total, 71);
+
+    await withTempDir("lsst-kafka-", async (dir) => {
+      const db = join(dir, "alerts.db");
+      // Initialise first: two processes creating the schema at once is not under test here.
+      const init = await cli(["db-init", "--db", db]);
+      assert.equal(init.code, 0, init.stderr);
+      const args = [...kafkaArgs(topic, group, db), "--duration", "120", "--batch-size", "100"];
+      const started = performance.now();
+      const children = [spawnCli(args), spawnCli(args)];
+      try {
+        // Produce once both are members, so the partitions are split before anything is read.
+        await waitFor(
+          "for both processes to join the group",
+          30_000,
+          () =>
+            withAdmin(async (admin) => {
+              const { groups } = await admin.describeGroups([group]);
+              return groups[0]?.state === "Stable" && groups[0].members.length === 2;
+            }),
+          200,
+        );
+        await client().produce(topic, values);
+        await waitFor("for every alert to be stored", 60_000, () => countAlerts(db) >= total);
+        for (const child of children) child.kill("SIGINT");
+        const results = await Promise.all(children.map((c) => finished(c, started)));
+        for (const result of results) assert.equal(result.code, 130, result.stderr);
+      } finally {
+        await Promise.all(children.map(reap));
+      }
+
+      assert.equal(countAlerts(db), total);
+      assert.deepEqual(storedIds(db), idsOf(packets));
+      const runs = rowsOfRuns(db);
+      assert.equal(runs.length, 2);
+      assert.deepEqual(runs.map((r) => r.status), ["interrupted", "interrupted"]);
+      assert.notEqual(runs[0]?.pid, runs[1]?.pid);
+      for (const run of runs) {
+        assert.ok(Number(run.alerts_ingested) > 0, `run ${run.run_id} read a share`);
+      }
+      assert.equal(runs.reduce((sum, r) => sum + Number(r.alerts_ingested), 0), total);
+    });
+  },
+);
+
+kafkaTest(
+  "SASL PLAIN and SCRAM-SHA-512 work, a wrong password fails fast and is written nowhere",
+  async () => {
+    const topic = await createTopic("sasl", 1);
+    const { packets, values } = await mockMessages(10, 81);
+    await client().produce(topic, values);
+
+    await withTempDir("lsst-kafka-", async (dir) => {
+      // PLAIN, in process.
+      const plainDb = join(dir, "plain.db");
+      {
+        await using storage = new SQLiteStorage(plainDb);
+        const run = await ingestKafka(storage, {
+          bootstrapServers: SASL_PLAIN_BOOTSTRAP,
+          topics: [topic],
+          groupId: unique("sasl-plain"),
+          sasl: { mechanism: "plain", username: SASL_USER, password: SASL_PASSWORD },
+        }, { limit: 10 });
+        assert.equal(run.alertsIngested, 10);
+        assert.equal(run.params.saslMechanism, "plain");
+      }
+      assert.deepEqual(storedIds(plainDb), idsOf(packets));
+
+      // SCRAM-SHA-512 through the CLI, credentials from the environment (as Rubin users run it).
+      const scramDb = join(dir, "scram.db");
+      const scram = await cli(
+        [
+          ...kafkaArgs(topic, unique("sasl-scram"), scramDb),
+          "--bootstrap-servers",
+          SASL_SCRAM_BOOTSTRAP,
+          "--sasl-mechanism",
+          "scram-sha-512",
+          "--limit",
+          "10",
+          "--json",
+        ],
+        { LSST_KAFKA_USERNAME: SASL_USER, LSST_KAFKA_PASSWORD: SASL_PASSWORD },
+      );
+      assert.equal(scram.code, 0, scram.stderr);
+      assert.equal(JSON.parse(scram.stdout).alertsIngested, 10);
+      assert.deepEqual(storedIds(scramDb), idsOf(packets));
+
+      // Wrong passwords: SCRAM given on the command line, PLAIN from the environment.
+      const wrong = `wrong-${crypto.randomUUID()}`;
+      const outputs: string[] = [scram.stdout, scram.stderr];
+      const cases = [
+        { db: "wrong-scram.db", bootstrap: SASL_SCRAM_BOOTSTRAP, mechanism: "scram-sha-512" },
+        { db: "wrong-plain.db", bootstrap: SASL_PLAIN_BOOTSTRAP, mechanism: "plain" },
+      ];
+      for (const [i, c] of cases.entries()) {
+        const db = join(dir, c.db);
+        const flags = [
+          ...kafkaArgs(topic, unique("sasl-wrong"), db),
+          "--bootstrap-servers",
+          c.bootstrap,
+          "--sasl-mechanism",
+          c.mechanism,
+        ];
+        const result = i === 0
+          ? await cli([...flags, "--username", SASL_USER, "--password", wrong])
+          : await cli(flags, { LSST_KAFKA_USERNAME: SASL_USER, LSST_KAFKA_PASSWORD: wrong });
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(result.stderr, /authentication failed/);
+        assert.ok(result.seconds < 10, `${c.mechanism}: failed after ${result.seconds} s`);
+        outputs.push(result.stdout, result.stderr);
+        const [run] = queryDatabase(db, "SELECT status, params, error FROM ingestion_runs");
+        assert.equal(run?.status, "failed");
+        assert.match(String(run?.error), /authentication failed/);
+        assert.doesNotMatch(String(run?.params), new RegExp(wrong));
+        assert.equal(countAlerts(db), 0);
+        for (const q of queryDatabase(db, "SELECT error, raw FROM quarantine")) {
+          assert.doesNotMatch(String(q.error), new RegExp(wrong));
+        }
+      }
+
+      // Neither password is in anything the runs printed or wrote (databases, WAL, locks).
+      for (const secret of [wrong, SASL_PASSWORD]) {
+        for (const text of outputs) assert.ok(!text.includes(secret), "printed a password");
+        const needle = new TextEncoder().encode(secret);
+        for await (const file of walk(dir)) {
+          const bytes = await Deno.readFile(file);
+          assert.equal(indexOf(bytes, needle), -1, `${file} holds a password`);
+        }
+      }
+    });
+  },
+);
+
+kafkaTest(
+  "an unreachable broker and a missing topic fail fast with clear messages",
+  async () => {
+    await withTempDir("lsst-kafka-", async (dir) => {
+      const unreachable = await cli([
+        ...kafkaArgs("alerts", unique("nowhere"), join(dir, "a.db")),
+        "--bootstrap-servers",
+        "127.0.0.1:1",
+      ]);
+      assert.equal(unreachable.code, 1, unreachable.stderr);
+      assert.match(unreachable.stderr, /Kafka at "127\.0\.0\.1:1": the broker is unreachable/);
+      assert.ok(unreachable.seconds < 15, `failed after ${unreachable.seconds} s`);
+
+      const topic = unique("missing");
+      const missing = await cli(kafkaArgs(topic, unique("missing"), join(dir, "b.db")));
+      assert.equal(missing.code, 1, missing.stderr);
+      assert.match(missing.stderr, new RegExp(`Topic "${topic}" does not exist`));
+      assert.ok(missing.seconds < 15, `failed after ${missing.seconds} s`);
+      // Asking for it did not create it (the broker auto-creates topics on request).
+      const topics = await withAdmin((admin) => admin.listTopics());
+      assert.ok(!topics.includes(topic));
+    });
+  },
+  { fixtures: false },
+);
+
+kafkaTest("--duration 3 on an empty topic completes in about 3 s", async () => {
+  const topic = await createTopic("empty", 2);
+  await withTempDir("lsst-kafka-", async (dir) => {
+    const db = join(dir, "alerts.db");
+    const args = [...kafkaArgs(topic, unique("empty"), db), "--duration", "3", "--json"];
+    const result = await cli(args);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(result.seconds >= 2.5 && result.seconds <= 8, `took ${result.seconds} s`);
+    const run = JSON.parse(result.stdout);
+    assert.equal(run.status, "completed");
+    assert.equal(run.recordsRead, 0);
+    assert.equal(run.alertsIngested, 0);
+    assert.deepEqual(rowsOfRuns(db).map((r) => r.status), ["completed"]);
+  });
+}, { fixtures: false });
+
+kafkaTest(
+  "kafka-lag reports each partition's committed offset and the total lag after a partial ingest",
+  async () => {
+    const topic = await createTopic("lag", 3);
+    const group = unique("lag-group");
+    const { values } = await mockMessages(300, 91);
+    await client().produce(topic, values);
+
+    await withTempDir("lsst-kafka-", async (dir) => {
+      const db = join(dir, "alerts.db");
+      const ingested = await cli([
+        ...kafkaArgs(topic, group, db),
+        "--limit",
+        "120",
+        "--batch-size",
+        "50",
+        "--json",
+      ]);
+      assert.equal(ingested.code, 0, ingested.stderr);
+      const run = JSON.parse(ingested.stdout);
+      assert.equal(run.alertsIngested, 120);
+
+      const result = await cli([
+        "kafka-lag",
+        "--bootstrap-servers",
+        BOOTSTRAP,
+        "--group-id",
+        group,
+        "--json",
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      const lag = JSON.parse(result.stdout) as Array<Record<string, unknown>>;
+      assert.deepEqual(lag.map((p) => [p.topic, p.partition, p.end]), [
+        [topic, 0, "100"],
+        [topic, 1, "100"],
+        [topic, 2, "100"],
+      ]);
+      // Committed offsets are the stored cursors + 1; a partition never committed has none.
+      const cursors = new Map(
+        queryDatabase(db, "SELECT stream, position FROM source_cursors")
+          .map((c) => [String(c.stream), BigInt(String(c.position)) + 1n]),
+      );
+      for (const p of lag) {
+        const cursor = cursors.get(`${topic}/${p.partition}`);
+        assert.equal(p.committed, cursor === undefined ? null : String(cursor));
+        assert.equal(p.lag, 100 - Number(cursor ?? 0n));
+      }
+      assert.equal(lag.reduce((sum, p) => sum + Number(p.committed ?? 0), 0), 120);
+      assert.equal(lag.reduce((sum, p) => sum + Number(p.lag), 0), 180);
+      // The ingest run's own report says the same.
+      assert.deepEqual(run.lag, lag);
+
+      const human = await cli([
+        "kafka-lag",
+        "--bootstrap-servers",
+        BOOTSTRAP,
+        "--group-id",
+        group,
+        "--topic",
+        topic,
+      ]);
+      assert.equal(human.code, 0, human.stderr);
+      assert.match(human.stdout, /^topic\s+partition\s+committed\s+end\s+lag$/m);
+    });
+  },
+);
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) yield* walk(path);
+    else if (entry.isFile) yield path;
+  }
+}
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  return Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength).indexOf(
+    Buffer.from(needle),
+  );
+}
