@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS alerts (
   cutout_science       TEXT,
   cutout_template      TEXT,
   cutout_difference    TEXT,
+  properties           TEXT,                               -- JSON of every source property
   run_id               INTEGER REFERENCES ingestion_runs (run_id),
   ingested_at          TEXT    NOT NULL
 );
@@ -99,6 +100,20 @@ CREATE TABLE IF NOT EXISTS source_cursors (
   run_id     INTEGER,
   updated_at TEXT    NOT NULL,
   PRIMARY KEY (source, stream)
+);
+
+-- ANTARES loci (objects), latest summary of each, written with the batch that carried it.
+CREATE TABLE IF NOT EXISTS loci (
+  locus_id        TEXT    PRIMARY KEY,
+  ra              REAL    NOT NULL,
+  dec             REAL    NOT NULL,
+  htm16           INTEGER,
+  tags            TEXT    NOT NULL,                        -- JSON array
+  catalogs        TEXT    NOT NULL,                        -- JSON array
+  properties      TEXT    NOT NULL,                        -- JSON object
+  newest_alert_id TEXT,                                    -- lsst:<diaSourceId>
+  run_id          INTEGER,
+  updated_at      TEXT    NOT NULL
 );
 
 -- Every writer schema a run decoded with, so later runs and replays work offline. Rubin's

@@ -52,6 +52,7 @@ function alert(fields: Partial<AlertRecord> = {}): AlertRecord {
     source: "mock",
     survey: "lsst",
     history: [],
+    properties: null,
     snapshot: false,
     cutoutScience: fits(1),
     cutoutTemplate: fits(2),

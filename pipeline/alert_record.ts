@@ -114,6 +114,12 @@ export interface AlertRecord {
   /** Earlier DIASources of the same DIAObject carried by this alert. */
   history: HistoryObservation[];
   /**
+   * Every property the source gave, as JSON text with exact 64-bit integers, when the source
+   * has more than the columns above (ANTARES: `lsst_diaSource_*`, `lsst_diaObject_*`, `ant_*`),
+   * so new Rubin columns are not lost. `null` otherwise.
+   */
+  properties: string | null;
+  /**
    * A row of a table export (CSV, APDB/PPDB) rather than an alert: when its DIASource is already
    * stored, the row is a later observation of it (tracked when its association differs) instead
    * of a replay to skip.

@@ -110,6 +110,7 @@ const _COLUMNS = [
   "cutout_science",
   "cutout_template",
   "cutout_difference",
+  "properties",
 ] as const;
 
 type _Column = typeof _COLUMNS[number];
@@ -529,6 +530,7 @@ function _toAlert(
     source: f.text("source") ?? defaults.source,
     survey: _survey(f),
     history: [],
+    properties: _json(f, "properties"),
     snapshot: true,
     cutoutScience: null,
     cutoutTemplate: null,
@@ -576,6 +578,22 @@ function _float(f: _Fields, column: _Column): number | null {
   const infinity = _INFINITY.exec(text);
   if (infinity !== null) return infinity[1] === "-" ? -Infinity : Infinity;
   throw _invalid(column, "a number", text);
+}
+
+// Kept as text, so its 64-bit integers stay exact; only checked to be a JSON object.
+function _json(f: _Fields, column: _Column): string | null {
+  const text = f.value(column);
+  if (text === null) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw _invalid(column, "a JSON object", text);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw _invalid(column, "a JSON object", text);
+  }
+  return text;
 }
 
 function _finite(f: _Fields, column: _Column): number | null {

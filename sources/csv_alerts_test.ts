@@ -164,6 +164,7 @@ Deno.test("readCsvAlerts() reads every column of a row into an AlertRecord", asy
       source: "kafka",
       survey: "ztf",
       history: [],
+      properties: null,
       snapshot: true,
       cutoutScience: null,
       cutoutTemplate: null,

@@ -196,6 +196,7 @@ export function toAlertRecord(
     source: options.source ?? "file",
     survey: "lsst",
     history: _history(packet.prvDiaSources),
+    properties: null,
     snapshot: false,
     cutoutScience: asBytes(packet.cutoutScience, "cutoutScience"),
     cutoutTemplate: asBytes(packet.cutoutTemplate, "cutoutTemplate"),

@@ -122,6 +122,7 @@ Deno.test("toAlertRecord() maps a v11.0 packet field by field", () => {
         ssObjectReassocTimeMjdTai: null,
       },
     ],
+    properties: null,
     snapshot: false,
     cutoutScience: null,
     cutoutTemplate: null,

@@ -220,6 +220,7 @@ export function toZtfAlertRecord(
     source: options.source ?? "file",
     survey: "ztf",
     history: _history(packet.prv_candidates),
+    properties: null,
     snapshot: false,
     cutoutScience: _stamp(packet.cutoutScience, "cutoutScience"),
     cutoutTemplate: _stamp(packet.cutoutTemplate, "cutoutTemplate"),

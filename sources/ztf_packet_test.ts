@@ -109,6 +109,7 @@ Deno.test("toZtfAlertRecord() maps a ZTF packet field by field", () => {
         ssObjectReassocTimeMjdTai: null,
       },
     ],
+    properties: null,
     snapshot: false,
     cutoutScience: input.cutoutScience!.stampData,
     cutoutTemplate: input.cutoutTemplate!.stampData,

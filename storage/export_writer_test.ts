@@ -42,6 +42,7 @@ function variedAlerts(): StoredAlert[] {
   return [
     {
       alert: makeAlert(9_007_199_254_740_993n, {
+        properties: '{"lsst_diaSource_ssObjectId": 170587117485817955, "note": "a, \\"b\\"\\n"}',
         alertId: 9_007_199_254_740_995n,
         source: "kafka",
         psfFlux: 0.1 + 0.2,
@@ -137,7 +138,7 @@ Deno.test("writeExport() round-trips every alerts column through CSV and readCsv
 
     const expected = await tableRows(first);
     assert.equal(expected.length, 4);
-    assert.deepEqual(Object.keys(expected[0] ?? {}).length, 29, "every column but two");
+    assert.deepEqual(Object.keys(expected[0] ?? {}).length, 30, "every column but two");
     assert.deepEqual(await tableRows(second), expected);
     // The comparison is not vacuous: the tricky values really are in the table.
     const byId = new Map(expected.map((r) => [r.dia_source_id, r]));

@@ -19,6 +19,8 @@ export interface SqliteMigration {
 export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   // ZTF alerts have a string object name and no integer DIAObject id.
   { version: 2, sql: "ALTER TABLE alerts ADD COLUMN object_name TEXT;" },
+  // ANTARES alerts keep every property, so new Rubin columns are not lost.
+  { version: 3, sql: "ALTER TABLE alerts ADD COLUMN properties TEXT;" },
 ];
 
 /** The version `schema.sql` describes. */

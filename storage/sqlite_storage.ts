@@ -56,6 +56,7 @@ const TABLES = [
   "source_cursors",
   "quarantine",
   "schemas",
+  "loci",
 ] as const;
 
 /**
@@ -218,9 +219,9 @@ export class SQLiteStorage implements Storage {
          object_name, ra, dec, ra_err, dec_err, midpoint_mjd_tai, band, psf_flux, psf_flux_err, snr,
          extendedness, reliability, visit, detector, observation_reason, target_name,
          schema_version, source, survey, is_reassociation, reassociation_reason,
-         cutout_science, cutout_template, cutout_difference, run_id, ingested_at)
+         cutout_science, cutout_template, cutout_difference, properties, run_id, ingested_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-         ?, ?, ?)`,
+         ?, ?, ?, ?)`,
     );
     for (const { alert: a, cutouts } of fresh) {
       insertAlert.run(
@@ -253,6 +254,7 @@ export class SQLiteStorage implements Storage {
         cutouts.science,
         cutouts.template,
         cutouts.difference,
+        a.properties,
         runId,
         now,
       );
@@ -308,6 +310,31 @@ export class SQLiteStorage implements Storage {
     );
     for (const q of batch.quarantine) {
       insertQuarantine.run(q.source, q.stream, q.position, q.error, q.raw, runId, now);
+    }
+
+    const upsertLocus = this.#statement(
+      `INSERT INTO loci (locus_id, ra, dec, htm16, tags, catalogs, properties, newest_alert_id,
+         run_id, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (locus_id) DO UPDATE SET ra = excluded.ra, dec = excluded.dec,
+         htm16 = excluded.htm16, tags = excluded.tags, catalogs = excluded.catalogs,
+         properties = excluded.properties,
+         newest_alert_id = COALESCE(excluded.newest_alert_id, newest_alert_id),
+         run_id = excluded.run_id, updated_at = excluded.updated_at`,
+    );
+    for (const l of batch.loci ?? []) {
+      upsertLocus.run(
+        l.locusId,
+        l.ra,
+        l.dec,
+        l.htm16,
+        JSON.stringify(l.tags),
+        JSON.stringify(l.catalogs),
+        l.properties,
+        l.newestAlertId,
+        runId,
+        now,
+      );
     }
 
     const upsertCursor = this.#statement(

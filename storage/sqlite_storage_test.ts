@@ -346,7 +346,8 @@ Deno.test("initialize() migrates a version 1 database without losing rows", asyn
   await withDatabase(async (path) => {
     // Version 1 as released: schema.sql without the columns and tables added since.
     const v1 = (await Deno.readTextFile(new URL("../schema.sql", import.meta.url)))
-      .replace(/^\s*object_name\s+TEXT,.*$/m, "");
+      .replace(/^\s*object_name\s+TEXT,.*$/m, "")
+      .replace(/^\s*properties\s+TEXT,.*$/m, "");
     await Deno.mkdir(join(path, ".."), { recursive: true });
     const db = new DatabaseSync(path);
     db.exec(v1);

@@ -54,6 +54,7 @@ export function makeAlert(
     isReassociation: false,
     reassociationReason: null,
     reassociations: [],
+    properties: null,
     snapshot: false,
     ...rest,
     history: history.map(([id, ss, reassoc]): HistoryObservation => ({
