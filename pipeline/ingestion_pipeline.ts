@@ -11,6 +11,7 @@ import type {
   BatchOutcome,
   CutoutPaths,
   IngestionRunRecord,
+  LocusRecord,
   QuarantineEntry,
   RunStatus,
   Storage,
@@ -211,7 +212,7 @@ export class IngestionPipeline {
           }
           waiting = false;
           if (result.done) break;
-          totals.recordsRead++;
+          if (result.value.kind !== "locus") totals.recordsRead++;
           batch.push(result.value);
           if (totals.recordsRead >= limit) break;
           if (batch.length >= this.#batchSize) {
@@ -267,10 +268,13 @@ export class IngestionPipeline {
     const quarantine: QuarantineEntry[] = [];
     const cursors = new Map<string, SourceCursor>();
     const decoded: DecodedAlert[] = [];
+    const loci: LocusRecord[] = [];
     for (const item of items) {
-      cursors.set(item.cursor.stream, item.cursor);
+      if (!item.cursor.more) cursors.set(item.cursor.stream, item.cursor);
       if (item.kind === "alert") {
         decoded.push(item);
+      } else if (item.kind === "locus") {
+        loci.push(item.locus);
       } else {
         quarantine.push({
           source: source.name,
@@ -288,6 +292,7 @@ export class IngestionPipeline {
       alerts,
       quarantine,
       cursors: [...cursors.values()],
+      loci,
     });
     await source.acknowledge?.([...cursors.values()]);
     return outcome;

@@ -217,6 +217,51 @@ Deno.test("run() stores a partial batch once its first record is maxBatchDelayMs
   assert.equal(run.alertsIngested, 5);
 });
 
+Deno.test("run() stores a message's position only with its last record, and loci with the batch", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  const cursorsAtWrite: string[] = [];
+  const writes = interceptWrites(storage, async (runId, batch) => {
+    cursorsAtWrite.push(batch.cursors.map((c) => c.position).join(",") || "-");
+    return await storage.writeBatch(runId, batch);
+  });
+  const message = (offset: number, count: number): SourcedAlert[] => [
+    ...Array.from({ length: count }, (_, i): SourcedAlert => ({
+      kind: "alert",
+      alert: makeAlert(FIRST + BigInt(offset * 10 + i)),
+      cursor: { stream: "t/0", position: String(offset), more: true },
+    })),
+    {
+      kind: "locus",
+      locus: {
+        locusId: `ANT${offset}`,
+        ra: 1,
+        dec: 2,
+        htm16: null,
+        tags: ["t"],
+        catalogs: [],
+        properties: "{}",
+        newestAlertId: null,
+      },
+      cursor: { stream: "t/0", position: String(offset) },
+    },
+  ];
+  const source: AlertSource = {
+    name: "multi",
+    params: {},
+    async *alerts() {
+      yield* message(7, 3);
+      yield* message(8, 1);
+    },
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  };
+  const run = await new IngestionPipeline(source, writes, { batchSize: 2 }).run();
+  // Batches: [a a] [a locus7] [a locus8]: the first must not mark offset 7 done.
+  assert.deepEqual(cursorsAtWrite, ["-", "7", "8"]);
+  assert.equal(run.recordsRead, 4, "loci are not records");
+  assert.equal(run.alertsIngested, 4);
+  assert.equal((await storage.stats()).rows.loci, 2);
+});
+
 Deno.test("run() records a storage failure as failed and rethrows it", async () => {
   await using inner = new SQLiteStorage(":memory:");
   const broken = interceptWrites(

@@ -3,12 +3,15 @@
 #
 #   scripts/kafka.sh start    fetch the jars (cached), format storage, start, wait until ready,
 #                             print KAFKA_BOOTSTRAP=…, KAFKA_SASL_PLAIN_BOOTSTRAP=…,
-#                             KAFKA_SASL_SCRAM_BOOTSTRAP=… lines
+#                             KAFKA_SASL_SCRAM_BOOTSTRAP=…, KAFKA_SASL_SSL_BOOTSTRAP=… and
+#                             KAFKA_CA_FILE=… lines
 #   scripts/kafka.sh stop     stop it and remove its data
 #   scripts/kafka.sh status   say whether it runs
 #
-# Listeners: PLAINTEXT, SASL_PLAINTEXT with PLAIN, SASL_PLAINTEXT with SCRAM-SHA-512; the SASL
-# user is alerts / alerts-secret. Ports start at $LSST_KAFKA_PORT (default 19092).
+# Listeners: PLAINTEXT, SASL_PLAINTEXT with PLAIN, SASL_PLAINTEXT with SCRAM-SHA-512, and
+# SASL_SSL with PLAIN (like ANTARES) whose certificate is signed by a CA made at start
+# (KAFKA_CA_FILE) for the name "kafka.test", so clients must either skip hostname verification
+# or fail it. The SASL user is alerts / alerts-secret. Ports start at $LSST_KAFKA_PORT (19092).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +23,7 @@ plain=$port
 sasl_plain=$((port + 1))
 sasl_scram=$((port + 2))
 controller=$((port + 3))
+sasl_ssl=$((port + 4))
 user=alerts
 secret=alerts-secret
 
@@ -27,6 +31,8 @@ print_env() {
   echo "KAFKA_BOOTSTRAP=127.0.0.1:$plain"
   echo "KAFKA_SASL_PLAIN_BOOTSTRAP=127.0.0.1:$sasl_plain"
   echo "KAFKA_SASL_SCRAM_BOOTSTRAP=127.0.0.1:$sasl_scram"
+  echo "KAFKA_SASL_SSL_BOOTSTRAP=127.0.0.1:$sasl_ssl"
+  echo "KAFKA_CA_FILE=$state/tls/ca.pem"
 }
 
 running() {
@@ -47,21 +53,41 @@ port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+certificates() {
+  local tls="$state/tls"
+  mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=lsst-extendedness test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=kafka.test" \
+    -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:kafka.test\n' >"$tls/san.ext"
+  openssl x509 -req -days 7 -in "$tls/server.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+    -CAcreateserial -extfile "$tls/san.ext" -out "$tls/server.pem" 2>/dev/null
+  # Kafka's PEM key store: the unencrypted PKCS#8 key, then the certificate chain.
+  openssl pkcs8 -topk8 -nocrypt -in "$tls/server.key" -out "$tls/server.p8"
+  cat "$tls/server.p8" "$tls/server.pem" "$tls/ca.pem" >"$tls/keystore.pem"
+}
+
 configure() {
   mkdir -p "$state/data" "$state/logs"
+  certificates
   cat >"$state/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller
-listeners=PLAINTEXT://127.0.0.1:$plain,SASL_PLAIN://127.0.0.1:$sasl_plain,SASL_SCRAM://127.0.0.1:$sasl_scram,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=PLAINTEXT://127.0.0.1:$plain,SASL_PLAIN://127.0.0.1:$sasl_plain,SASL_SCRAM://127.0.0.1:$sasl_scram
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAIN:SASL_PLAINTEXT,SASL_SCRAM:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:$plain,SASL_PLAIN://127.0.0.1:$sasl_plain,SASL_SCRAM://127.0.0.1:$sasl_scram,SASL_TLS://127.0.0.1:$sasl_ssl,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=PLAINTEXT://127.0.0.1:$plain,SASL_PLAIN://127.0.0.1:$sasl_plain,SASL_SCRAM://127.0.0.1:$sasl_scram,SASL_TLS://127.0.0.1:$sasl_ssl
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAIN:SASL_PLAINTEXT,SASL_SCRAM:SASL_PLAINTEXT,SASL_TLS:SASL_SSL,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.name.sasl_plain.sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plain.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$user" password="$secret" user_$user="$secret";
 listener.name.sasl_scram.sasl.enabled.mechanisms=SCRAM-SHA-512
 listener.name.sasl_scram.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_tls.sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_tls.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="$user" password="$secret" user_$user="$secret";
+listener.name.sasl_tls.ssl.keystore.type=PEM
+listener.name.sasl_tls.ssl.keystore.location=$state/tls/keystore.pem
 log.dirs=$state/data
 num.partitions=1
 auto.create.topics.enable=true
@@ -103,6 +129,7 @@ start() {
       exit 1
     fi
     if port_open "$plain" && port_open "$sasl_plain" && port_open "$sasl_scram" &&
+      port_open "$sasl_ssl" &&
       grep -q "Kafka Server started" "$state/logs/server.log" 2>/dev/null; then
       print_env
       return

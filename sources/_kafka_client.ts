@@ -359,6 +359,12 @@ export class KafkaClient {
         cause: error,
       });
     }
+    if (/certificate|altnames|CERT_|UNABLE_TO_VERIFY|SSL routines/i.test(message)) {
+      return new SourceError(
+        `Cannot ${action} ${where}: TLS verification failed (${message}); give the broker's CA with --ca-file`,
+        { cause: error },
+      );
+    }
     if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|Connection timeout|Connection error/i.test(message)) {
       return new SourceError(`Cannot ${action} ${where}: the broker is unreachable (${message})`, {
         retriable: true,

@@ -7,7 +7,7 @@
 
 import type { AlertRecord } from "../pipeline/alert_record.ts";
 import type { AlertParseError } from "../pipeline/errors.ts";
-import type { CutoutPaths } from "../storage/storage.ts";
+import type { CutoutPaths, LocusRecord } from "../storage/storage.ts";
 
 /**
  * Where a record sits in its source. A source is made of independent streams (a file, a Kafka
@@ -18,6 +18,12 @@ export interface SourceCursor {
   stream: string;
   /** Position of this record in the stream (record index or offset), as a decimal string. */
   position: string;
+  /**
+   * Further records of the same message follow with this position (a locus with several
+   * alerts): the position is stored only with the last of them, so a batch that ends mid-message
+   * never marks the message done. Default `false`.
+   */
+  more?: boolean;
 }
 
 /** A decoded alert and where it came from. */
@@ -47,14 +53,24 @@ export interface RejectedRecord {
   cursor: SourceCursor;
 }
 
-/** What a source yields: a decoded alert or a rejected record, each with its cursor. */
-export type SourcedAlert = DecodedAlert | RejectedRecord;
+/** A locus summary (ANTARES) to store with the batch; not an alert itself. */
+export interface LocusUpdate {
+  /** Discriminant. */
+  kind: "locus";
+  /** The locus row. */
+  locus: LocusRecord;
+  /** Its position, stored with the batch. */
+  cursor: SourceCursor;
+}
+
+/** What a source yields: a decoded alert, a rejected record or a locus, each with its cursor. */
+export type SourcedAlert = DecodedAlert | RejectedRecord | LocusUpdate;
 
 /** Options of {@linkcode AlertSource.alerts}. */
 export interface AlertsOptions {
   /** Stop between records when aborted. Default: never. */
   signal?: AbortSignal;
-  /** Stop after this many records. Default: no limit. */
+  /** Stop after this many records (alerts and rejected records; loci do not count). Default: no limit. */
   limit?: number;
   /**
    * The last stored position of each stream (from `source_cursors`): the source resumes after

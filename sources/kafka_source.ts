@@ -225,7 +225,12 @@ export class KafkaSource implements AlertSource {
       } else {
         alerts = await decodeContainer(bytes, this.#resolver, this.name);
       }
-      return alerts.map((alert) => ({ kind: "alert", alert, cursor }));
+      // Several alerts in one message share its offset: only the last one marks it done.
+      return alerts.map((alert, i) => ({
+        kind: "alert",
+        alert,
+        cursor: i < alerts.length - 1 ? { ...cursor, more: true } : cursor,
+      }));
     } catch (error) {
       if (error instanceof SourceError) throw error;
       return [{
