@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import {
   type AlertSource,
+  ANTARESSource,
   CutoutProcessor,
   type DatabaseStats,
   FileSource,
@@ -71,6 +72,16 @@ ingest --source kafka options (also file's --schema-registry and --schema-dir):
   --ca-file F      CA certificate (PEM) for TLS; implies --tls
   --format F       auto (default) | confluent | ocf
   --session-timeout S  Seconds before the group reassigns a dead member's partitions (default 10)
+
+ingest --source antares options (also --topic, --group-id, --bootstrap-servers, --ca-file,
+--start-at, --session-timeout):
+  --api-key K      ANTARES API key (env ANTARES_API_KEY)
+  --api-secret S   ANTARES API secret (env ANTARES_API_SECRET; prefer the environment)
+  --security-protocol P  sasl_ssl (default) | sasl_plaintext
+  --no-verify-hostname   Accept a broker certificate for another name (insecure; warns)
+  --api-base-url U ANTARES HTTP API (default https://api.antares.noirlab.edu/v1/)
+  Topics are ANTARES filter names without "client." (e.g. extragalactic_staging); the default
+  group is lsst-extendedness-antares, and brokers kafka.antares.noirlab.edu:9092
   --limit N        Stop after N records
   --duration S     Stop after S seconds (the run still completes)
   --batch-size N   Records per transaction (default 500)
@@ -124,6 +135,11 @@ const OPTIONS = {
     "start-at": { type: "string" },
     "session-timeout": { type: "string" },
     format: { type: "string" },
+    "api-key": { type: "string" },
+    "api-secret": { type: "string" },
+    "api-base-url": { type: "string" },
+    "security-protocol": { type: "string" },
+    "no-verify-hostname": { type: "boolean" },
     limit: { type: "string" },
     duration: { type: "string" },
     "batch-size": { type: "string" },
@@ -152,8 +168,6 @@ const OPTIONS = {
 
 type Command = keyof typeof OPTIONS;
 type Flags = Record<string, string | boolean | string[] | undefined>;
-
-const PLANNED_SOURCES = ["antares"];
 
 /**
  * Run the command line.
@@ -357,6 +371,30 @@ function _kafkaConnection(
   };
 }
 
+// What a streaming run connects to, so an operator can find the group again.
+function _announce(source: AlertSource, flags: Flags): void {
+  if (flags["no-verify-hostname"]) {
+    console.error(
+      "warning: TLS hostname verification is off: the broker's identity is not checked",
+    );
+  }
+  if (source instanceof ANTARESSource) {
+    const p = source.params;
+    console.error(
+      `ANTARES: consuming ${
+        (p.topics as string[]).map((t) => `client.${t}`).join(", ")
+      } as group "${source.groupId}" from ${p.bootstrapServers}`,
+    );
+  } else if (source instanceof KafkaSource) {
+    const p = source.params;
+    console.error(
+      `Kafka: consuming ${(p.topics as string[]).join(", ")} as group "${p.groupId}" from ${
+        (p.bootstrapServers as string[]).join(",")
+      }`,
+    );
+  }
+}
+
 function _formatLag(lag: PartitionLag[]): string {
   if (lag.length === 0) return "No committed offsets for this group";
   return _table(
@@ -481,15 +519,43 @@ function _openSource(flags: Flags, storage: SQLiteStorage): AlertSource {
       ...(schemaDir === undefined ? {} : { schemaDir }),
     });
   }
+  if (name === "antares") {
+    const protocol = _text(flags, "security-protocol") ?? "sasl_ssl";
+    if (protocol !== "sasl_ssl" && protocol !== "sasl_plaintext") {
+      throw new UsageError(
+        `Unknown --security-protocol "${protocol}": expected sasl_ssl or sasl_plaintext`,
+      );
+    }
+    const startAt = _text(flags, "start-at") ?? "committed";
+    if (startAt !== "committed" && startAt !== "earliest" && startAt !== "latest") {
+      throw new UsageError(
+        `Unknown --start-at "${startAt}": expected committed, earliest or latest`,
+      );
+    }
+    const optional: Record<string, string | undefined> = {
+      apiKey: _text(flags, "api-key"),
+      apiSecret: _text(flags, "api-secret"),
+      groupId: _text(flags, "group-id"),
+      bootstrapServers: _text(flags, "bootstrap-servers"),
+      caFile: _text(flags, "ca-file"),
+      apiBaseUrl: _text(flags, "api-base-url"),
+    };
+    const session = _seconds(flags, "session-timeout");
+    return new ANTARESSource({
+      topics: _topics(flags),
+      securityProtocol: protocol,
+      startAt,
+      verifyHostname: !flags["no-verify-hostname"],
+      ...(session === undefined ? {} : { sessionTimeoutMs: Math.round(session * 1000) }),
+      ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined)),
+    });
+  }
   if (name === "mock") {
     return new MockSource({
       count: _integer(flags, "count", 1000, 0),
       seed: _integer(flags, "seed", 42, 0),
       cutouts: !flags["no-cutouts"],
     });
-  }
-  if (typeof name === "string" && PLANNED_SOURCES.includes(name)) {
-    throw new UsageError(`The ${name} source is not available in this version yet`);
   }
   throw new UsageError(`Unknown source "${name}": expected mock, file, kafka or antares`);
 }
@@ -505,6 +571,7 @@ async function _ingest(flags: Flags): Promise<number> {
   await using storage = new SQLiteStorage(_databasePath(flags));
   await storage.initialize();
   await using source = _openSource(flags, storage);
+  if (!flags.quiet && !flags.json) _announce(source, flags);
   const cutouts = flags["no-cutouts"] ? null : new CutoutProcessor({ outputDir: cutoutsDir });
 
   const controller = new AbortController();

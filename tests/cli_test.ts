@@ -100,7 +100,15 @@ Deno.test("db-stats, runs and reassociations report what ingest stored, ids exac
 Deno.test("bad usage exits with 2 and a clear message", async () => {
   const cases: Array<[string[], RegExp]> = [
     [["ingest", "--source", "ftp"], /Unknown source "ftp": expected mock, file, kafka or antares/],
-    [["ingest", "--source", "antares"], /The antares source is not available in this version yet/],
+    [["ingest", "--source", "antares"], /The antares source needs at least one --topic/],
+    [
+      ["ingest", "--source", "antares", "--topic", "x"],
+      /needs an API key and secret: --api-key\/--api-secret or ANTARES_API_KEY\/ANTARES_API_SECRET/,
+    ],
+    [
+      ["ingest", "--source", "antares", "--topic", "x", "--security-protocol", "ssl"],
+      /Unknown --security-protocol "ssl"/,
+    ],
     [["ingest", "--source", "kafka"], /The kafka source needs --topic/],
     [["ingest", "--bogus"], /Invalid options for "ingest": .*--bogus/],
     [["ingest", "--count", "ten"], /Option --count needs an integer of at least 0: "ten"/],
