@@ -73,6 +73,7 @@ export async function decodeFramed(
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let decoded: { value: unknown; offset: number };
   try {
+    schema.guard(bytes, 5);
     decoded = schema.type.decode(buffer, 5);
   } catch (error) {
     throw new RangeError(`Cannot decode it with schema ${id}: ${(error as Error).message}`, {
@@ -110,6 +111,7 @@ export async function decodeContainer(
     const buffer = Buffer.from(block.data.buffer, block.data.byteOffset, block.data.byteLength);
     let at = 0;
     for (let i = 0; i < block.count; i++) {
+      schema.guard(block.data, at);
       const decoded = schema.type.decode(buffer, at);
       if (decoded.offset < 0) throw new RangeError(`Record ${i} is truncated`);
       at = decoded.offset;

@@ -216,6 +216,8 @@ export class FileSource implements AlertSource {
       const start = at;
       let decoded: { value: unknown; offset: number };
       try {
+        // Lengths and counts are checked first: a lying one must not make avsc allocate.
+        schema.guard(data, at);
         decoded = schema.type.decode(buffer, at);
         if (decoded.offset < 0) throw new RangeError("the block ends inside the record");
       } catch (error) {

@@ -17,6 +17,7 @@ import {
   versionOfSchemaId,
 } from "./avro_schema.ts";
 import { relaxZtfSchema } from "./ztf_schema.ts";
+import { type AvroGuard, compileAvroGuard } from "./avro_guard.ts";
 
 /** Options of {@linkcode SchemaResolver}. */
 export interface SchemaResolverOptions {
@@ -44,6 +45,8 @@ export interface ResolvedSchema {
   fingerprint: string;
   /** The decoder, `long` as `bigint`. */
   type: avro.Type;
+  /** Checks a datum's structure before `type` decodes it (lengths, counts, branches). */
+  guard: AvroGuard;
 }
 
 /** The schema id is not known anywhere the resolver may look. */
@@ -177,7 +180,8 @@ export class SchemaResolver {
   ): Promise<ResolvedSchema> {
     const identity = schemaIdentity(schema);
     // Only invalid defaults are removed: decoding bytes written with the schema is unchanged.
-    const type = createAvroType(relaxZtfSchema(schema));
+    const relaxed = relaxZtfSchema(schema);
+    const type = createAvroType(relaxed);
     const resolved: ResolvedSchema = {
       id,
       survey: identity.survey,
@@ -185,6 +189,7 @@ export class SchemaResolver {
       json,
       fingerprint: await schemaFingerprint(json),
       type,
+      guard: compileAvroGuard(relaxed),
     };
     if (save && this.#options.store) {
       await this.#options.store.saveSchema({
