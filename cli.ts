@@ -572,7 +572,7 @@ async function _ingest(flags: Flags): Promise<number> {
   await storage.initialize();
   await using source = _openSource(flags, storage);
   if (!flags.quiet && !flags.json) _announce(source, flags);
-  const cutouts = flags["no-cutouts"] ? null : new CutoutProcessor({ outputDir: cutoutsDir });
+  using cutouts = flags["no-cutouts"] ? null : new CutoutProcessor({ outputDir: cutoutsDir });
 
   const controller = new AbortController();
   let interrupts = 0;

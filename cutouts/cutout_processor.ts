@@ -5,7 +5,6 @@
  */
 
 import { resolve, sep } from "node:path";
-import { kill } from "node:process";
 import { gunzip } from "node:zlib";
 import type { AlertRecord } from "../pipeline/alert_record.ts";
 import { normalizeFits } from "./fits_normalizer.ts";
@@ -55,14 +54,11 @@ const MJD_UNIX_EPOCH = 40587;
 const DAY_MS = 86_400_000;
 // TAI - UTC since 2017-01-01; no leap second has been announced since.
 const TAI_MINUS_UTC_MS = 37_000;
-const STALE_AFTER_MS = 3_600_000;
-const PART = /^(\d+)-.*\.part$/;
-
-// Temp names are `<pid>-<token>-<n>.part`. The counter is module-wide so that two processors in
-// one process never pick the same name; the random token keeps apart processes that share an
-// output folder from different pid namespaces (containers) or a reused pid.
-const TEMP_TOKEN = crypto.randomUUID().slice(0, 8);
-let tempCounter = 0;
+// Each processor writes its temporary files in a folder of its own under `.tmp/`, holding an
+// exclusive advisory lock on the folder's `lock` file. The operating system drops the lock when
+// the process dies, however it dies, so a later run knows the folder is abandoned without
+// asking about processes (Deno allows neither /proc nor signals without extra permissions).
+const LOCK = "lock";
 
 /**
  * Saves alert cutouts as `<outputDir>/<YYYY-MM-DD>/<diaSourceId>/<kind>.fits`, where the date is
@@ -88,6 +84,10 @@ export class CutoutProcessor {
   #slots: _Semaphore;
   #writing = 0;
   #peakWriting = 0;
+  #written = 0;
+  #ownDir: string | null = null;
+  #lock: Deno.FsFile | null = null;
+  #creating: Promise<string> | null = null;
 
   /**
    * Create a processor. Nothing is written until the first cutout is saved.
@@ -200,10 +200,8 @@ export class CutoutProcessor {
   }
 
   /**
-   * Remove temp files left by writers that died: `.part` files whose process is gone, asked
-   * with `kill(pid, 0)`, and any older than an hour (a write takes milliseconds, so such a
-   * file's pid has been reused). Deno refuses `/proc` without `--allow-all` and signals without
-   * `--allow-run`; without that permission only the age rule applies.
+   * Remove the temporary files of writers that died: every folder under `.tmp/` whose lock no
+   * live processor holds (a killed process's lock is released by the operating system).
    *
    * @returns How many files were removed.
    * @example
@@ -216,13 +214,49 @@ export class CutoutProcessor {
     if (!(await _exists(this.#tempDir))) return 0;
     let removed = 0;
     for await (const entry of Deno.readDir(this.#tempDir)) {
-      const pid = Number(PART.exec(entry.name)?.[1]);
-      if (!entry.isFile || !Number.isSafeInteger(pid)) continue;
       const path = resolve(this.#tempDir, entry.name);
-      const stale = _alive(pid) === false || (await _ageMs(path)) > STALE_AFTER_MS;
-      if (stale && await _removed(path)) removed++;
+      if (!entry.isDirectory) {
+        // Nothing but folders belongs here; a stray file is a leftover too.
+        if (await _removed(path)) removed++;
+        continue;
+      }
+      if (path === this.#ownDir) continue;
+      let lock: Deno.FsFile;
+      try {
+        lock = await Deno.open(resolve(path, LOCK), { read: true, write: true, create: true });
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) continue;
+        throw error;
+      }
+      try {
+        if (!(await lock.tryLock(true))) continue;
+        for await (const file of Deno.readDir(path)) if (file.name !== LOCK) removed++;
+        await Deno.remove(path, { recursive: true });
+      } finally {
+        lock.close();
+      }
     }
     return removed;
+  }
+
+  /** Release this processor's temporary folder. Safe to call twice. */
+  close(): void {
+    const lock = this.#lock;
+    const dir = this.#ownDir;
+    this.#lock = null;
+    this.#ownDir = null;
+    if (lock === null || dir === null) return;
+    lock.close();
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // Already gone, or another cleaner took it once the lock was released.
+    }
+  }
+
+  /** Same as {@linkcode CutoutProcessor.close}. */
+  [Symbol.dispose](): void {
+    this.close();
   }
 
   // Returns the reason the bytes were not saved, or null once they are.
@@ -255,10 +289,24 @@ export class CutoutProcessor {
     return null;
   }
 
+  // Created on first use: a processor that never writes leaves nothing behind.
+  #temporaryFolder(): Promise<string> {
+    if (this.#ownDir !== null) return Promise.resolve(this.#ownDir);
+    this.#creating ??= (async () => {
+      const dir = resolve(this.#tempDir, `${Deno.pid}-${crypto.randomUUID().slice(0, 12)}`);
+      await Deno.mkdir(dir, { recursive: true });
+      const lock = await Deno.open(resolve(dir, LOCK), { read: true, write: true, create: true });
+      await lock.lock(true);
+      this.#lock = lock;
+      this.#ownDir = dir;
+      return dir;
+    })();
+    return this.#creating;
+  }
+
   async #writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-    const temp = resolve(this.#tempDir, `${Deno.pid}-${TEMP_TOKEN}-${++tempCounter}.part`);
-    // Folders usually exist already: try first and create them only when missing.
-    await _retryInFolder(this.#tempDir, () => Deno.writeFile(temp, bytes));
+    const temp = resolve(await this.#temporaryFolder(), `${++this.#written}.part`);
+    await Deno.writeFile(temp, bytes);
     try {
       await _retryInFolder(resolve(path, ".."), () => Deno.rename(temp, path));
     } catch (error) {
@@ -307,16 +355,6 @@ async function _retryInFolder(folder: string, write: () => Promise<void>): Promi
   }
 }
 
-async function _ageMs(path: string): Promise<number> {
-  try {
-    const { mtime } = await Deno.stat(path);
-    return mtime === null ? 0 : Date.now() - mtime.getTime();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return 0;
-    throw error;
-  }
-}
-
 // False when another cleaner removed the file first.
 async function _removed(path: string): Promise<boolean> {
   try {
@@ -325,21 +363,6 @@ async function _removed(path: string): Promise<boolean> {
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
     throw error;
-  }
-}
-
-// Null when this runtime may not ask (no --allow-run) or cannot (no such signal on Windows).
-// The permission is queried first so that a terminal session is never prompted for it.
-function _alive(pid: number): boolean | null {
-  if (Deno.permissions.querySync({ name: "run" }).state !== "granted") return null;
-  try {
-    kill(pid, 0);
-    return true;
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (code === "ESRCH") return false;
-    // EPERM: alive, but owned by another user.
-    return code === "EPERM" ? true : null;
   }
 }
 

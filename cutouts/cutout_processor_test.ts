@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { join, sep } from "node:path";
-import { kill } from "node:process";
 import { createGzip, gzipSync } from "node:zlib";
 import type { AlertRecord } from "../pipeline/alert_record.ts";
 import { boomCutouts } from "../tests/_fixtures.ts";
@@ -18,7 +17,6 @@ import { encodeFits } from "./fits_writer.ts";
 
 const FIXTURES = fixturesDir();
 const PYTHON = pythonWith("astropy");
-const DEAD_PID = 2 ** 22 + 12345;
 
 function fits(value: number): Uint8Array {
   return encodeFits([{ width: 3, height: 2, data: new Float32Array(6).fill(value) }]);
@@ -74,10 +72,12 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+// The processor's own temporary folder (`.tmp/`) is not part of the output tree.
 async function listTree(dir: string, prefix = ""): Promise<string[]> {
   const found: string[] = [];
   for await (const entry of Deno.readDir(join(dir, prefix))) {
     const path = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
+    if (path === ".tmp") continue;
     if (entry.isDirectory) found.push(...await listTree(dir, path));
     else found.push(path);
   }
@@ -275,14 +275,26 @@ Deno.test("process() honours a lower maxFitsBytes for gzipped cutouts", async ()
   });
 });
 
-Deno.test("process() leaves no .part file behind and overwrites on replay", async () => {
+/** The files in a processor's temporary folders, without their lock files. */
+async function partFiles(dir: string): Promise<string[]> {
+  return (await listTree(join(dir, ".tmp"))).filter((name) => !name.endsWith("/lock"));
+}
+
+async function temporaryFolders(dir: string): Promise<string[]> {
+  return [...Deno.readDirSync(join(dir, ".tmp"))].map((entry) => entry.name).sort();
+}
+
+Deno.test("process() leaves no .part file behind, overwrites on replay, and close() tidies up", async () => {
   await withTempDir("cutout-processor-test-", async (dir) => {
     const processor = new CutoutProcessor({ outputDir: dir });
     const first = await processor.process(alert());
-    assert.deepEqual([...Deno.readDirSync(join(dir, ".tmp"))], []);
+    assert.deepEqual(await partFiles(dir), []);
     const replay = await processor.process(alert({ cutoutScience: fits(9) }));
     assert.deepEqual(replay, first);
     assert.deepEqual(await Deno.readFile(replay.science!), fits(9));
+    assert.deepEqual(await partFiles(dir), []);
+    processor.close();
+    processor.close();
     assert.deepEqual([...Deno.readDirSync(join(dir, ".tmp"))], []);
   });
 });
@@ -293,7 +305,8 @@ Deno.test("process() throws on a file-system failure and removes its temp file",
     // A folder where the file should go makes the rename fail.
     await Deno.mkdir(join(dir, "2025-10-13", "1234", "science.fits"), { recursive: true });
     await assert.rejects(processor.process(alert()));
-    assert.deepEqual([...Deno.readDirSync(join(dir, ".tmp"))], []);
+    assert.deepEqual(await partFiles(dir), []);
+    processor.close();
   });
 });
 
@@ -308,64 +321,68 @@ Deno.test("process() never has more writes in flight than its concurrency", asyn
   });
 });
 
-Deno.test("cleanStaleTempFiles() removes .part files of dead processes and keeps live ones", async () => {
-  assert.throws(() => kill(DEAD_PID, 0), { code: "ESRCH" }, `pid ${DEAD_PID} is alive`);
+Deno.test("cleanStaleTempFiles() removes abandoned temporary folders and keeps those in use", async () => {
   await withTempDir("cutout-processor-test-", async (dir) => {
-    const processor = new CutoutProcessor({ outputDir: dir });
-    assert.equal(await processor.cleanStaleTempFiles(), 0);
+    const live = new CutoutProcessor({ outputDir: dir });
+    const other = new CutoutProcessor({ outputDir: dir });
+    assert.equal(await live.cleanStaleTempFiles(), 0);
+    await live.process(alert({ diaSourceId: 1n }));
+    await other.process(alert({ diaSourceId: 2n }));
+    // An abandoned folder (its lock held by nobody) with a half-written file, and a stray file.
     const tmp = join(dir, ".tmp");
-    await Deno.mkdir(tmp);
-    const files = [`${DEAD_PID}-1.part`, `${Deno.pid}-1.part`, "1-1.part", "notes.txt"];
-    for (const name of files) await Deno.writeFile(join(tmp, name), new Uint8Array(1));
-    assert.equal(await processor.cleanStaleTempFiles(), 1);
-    // pid 1 (init) is alive; files not named like ours are not ours to remove.
-    assert.deepEqual(await listTree(tmp), [`${Deno.pid}-1.part`, "1-1.part", "notes.txt"].sort());
+    await Deno.mkdir(join(tmp, "99999-abandoned"));
+    await Deno.writeFile(join(tmp, "99999-abandoned", "lock"), new Uint8Array(0));
+    await Deno.writeFile(join(tmp, "99999-abandoned", "7.part"), new Uint8Array(100));
+    await Deno.writeFile(join(tmp, "stray.part"), new Uint8Array(1));
+    assert.equal(await live.cleanStaleTempFiles(), 2);
+    // Both live processors' folders are still there.
+    assert.equal((await temporaryFolders(dir)).length, 2);
+    live.close();
+    other.close();
   });
 });
 
-Deno.test("cleanStaleTempFiles() removes an hour-old .part of a live pid, which was reused", async () => {
+Deno.test("cleanStaleTempFiles() removes the folder of a process killed with SIGKILL", async () => {
   await withTempDir("cutout-processor-test-", async (dir) => {
-    const tmp = join(dir, ".tmp");
-    await Deno.mkdir(tmp);
-    const old = new Date(Date.now() - 2 * 3_600_000);
-    for (const name of [`${Deno.pid}-old-1.part`, `${Deno.pid}-new-1.part`]) {
-      await Deno.writeFile(join(tmp, name), new Uint8Array(1));
-    }
-    await Deno.utime(join(tmp, `${Deno.pid}-old-1.part`), old, old);
-    assert.equal(await new CutoutProcessor({ outputDir: dir }).cleanStaleTempFiles(), 1);
-    assert.deepEqual(await listTree(tmp), [`${Deno.pid}-new-1.part`]);
-  });
-});
-
-Deno.test("cleanStaleTempFiles() falls back to file age without --allow-run, as the CLI runs", async () => {
-  await withTempDir("cutout-processor-test-", async (dir) => {
-    const tmp = join(dir, ".tmp");
-    await Deno.mkdir(tmp);
-    const old = new Date(Date.now() - 2 * 3_600_000);
-    for (const name of [`${DEAD_PID}-1.part`, `${DEAD_PID}-2.part`, "1-1.part"]) {
-      await Deno.writeFile(join(tmp, name), new Uint8Array(1));
-    }
-    await Deno.utime(join(tmp, `${DEAD_PID}-2.part`), old, old);
-    await Deno.utime(join(tmp, "1-1.part"), old, old);
-    const script = join(dir, "clean.ts");
-    const processor = new URL("./cutout_processor.ts", import.meta.url).href;
+    const script = join(dir, "writer.ts");
+    const module = new URL("./cutout_processor.ts", import.meta.url).href;
+    const writer = new URL("./fits_writer.ts", import.meta.url).href;
     await Deno.writeTextFile(
       script,
-      `import { CutoutProcessor } from ${JSON.stringify(processor)};\n` +
+      `import { CutoutProcessor } from ${JSON.stringify(module)};\n` +
+        `import { encodeFits } from ${JSON.stringify(writer)};\n` +
         `const processor = new CutoutProcessor({ outputDir: ${JSON.stringify(dir)} });\n` +
-        `Deno.stdout.writeSync(new TextEncoder().encode(String(await processor.cleanStaleTempFiles())));\n`,
+        `const bytes = encodeFits([{ width: 2, height: 2, data: new Float32Array(4) }]);\n` +
+        `await processor.process({ diaSourceId: 5n, midpointMjdTai: 61000, cutoutScience: bytes,` +
+        ` cutoutTemplate: null, cutoutDifference: null } as never);\n` +
+        `await Deno.writeFile(${JSON.stringify(join(dir, "ready"))}, new Uint8Array(0));\n` +
+        `await new Promise(() => setInterval(() => {}, 1000));\n`,
     );
-    const { code, stdout, stderr } = await run(Deno.execPath(), [
-      "run",
-      "--no-prompt",
-      "--no-config",
-      `--allow-read=${dir}`,
-      `--allow-write=${dir}`,
-      script,
-    ]);
-    assert.equal(code, 0, stderr);
-    assert.equal(stdout, "2");
-    assert.deepEqual(await listTree(tmp), [`${DEAD_PID}-1.part`]);
+    // The same permissions as the CLI's ingest task: no --allow-run, no /proc.
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        "--no-config",
+        `--allow-read=${dir}`,
+        `--allow-write=${dir}`,
+        script,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    while (!(await Deno.stat(join(dir, "ready")).then(() => true, () => false))) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const processor = new CutoutProcessor({ outputDir: dir });
+    const [folder] = await temporaryFolders(dir);
+    // A half-written file the killed writer leaves behind.
+    await Deno.writeFile(join(dir, ".tmp", folder!, "3.part"), new Uint8Array(9));
+    assert.equal(await processor.cleanStaleTempFiles(), 0, "the writer still holds its lock");
+    child.kill("SIGKILL");
+    await child.output();
+    assert.equal(await processor.cleanStaleTempFiles(), 1);
+    assert.deepEqual([...Deno.readDirSync(join(dir, ".tmp"))], []);
   });
 });
 

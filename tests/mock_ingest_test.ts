@@ -152,9 +152,9 @@ testWith(FITSVERIFY !== null, "fitsverify (Debian package fitsverify)", {
     await withTempDir("lsst-e2e-", async (dir) => {
       const path = join(dir, "alerts.db");
       await using storage = new SQLiteStorage(path);
-      const result = await ingest(new MockSource({ count: 60, seed: 5 }), storage, {
-        cutouts: new CutoutProcessor({ outputDir: join(dir, "cutouts") }),
-      });
+      const cutouts = new CutoutProcessor({ outputDir: join(dir, "cutouts") });
+      const result = await ingest(new MockSource({ count: 60, seed: 5 }), storage, { cutouts });
+      cutouts.close();
       assert.equal(result.alertsQuarantined, 0);
       const rows = snapshot(path).alerts as Array<Record<string, string | null>>;
       const files = rows.flatMap((r) => [r.cutout_science, r.cutout_template, r.cutout_difference]);
