@@ -22,6 +22,7 @@ import {
   type KafkaTls,
   MockSource,
   type PartitionLag,
+  readOnlyQuery,
   REASSOCIATION_REASONS,
   type ReassociationReason,
   SQLiteStorage,
@@ -45,6 +46,7 @@ Commands:
   reassociations   Recent reassociation detections
   export           Write alerts (or reassociation detections) as CSV or JSON
   kafka-lag        Committed offsets and lag of a Kafka consumer group
+  query "SQL"      Run your own SQL on a read-only connection (--json, --format csv)
 
 Common options:
   --db PATH        SQLite database (env LSST_DB; default data/alerts.db)
@@ -149,6 +151,7 @@ const OPTIONS = {
   },
   "db-init": COMMON,
   "db-stats": COMMON,
+  query: { ...COMMON, format: { type: "string" }, limit: { type: "string" } },
   runs: { ...COMMON, limit: { type: "string" } },
   reassociations: {
     ...COMMON,
@@ -214,6 +217,8 @@ export async function main(args: readonly string[]): Promise<number> {
           );
           return 0;
         });
+      case "query":
+        return await _query(flags, rest);
       case "db-stats":
         return await _withStorage(flags, async (storage) => {
           await storage.initialize();
@@ -291,7 +296,7 @@ function _parse(command: Command, args: string[]): Flags {
       strict: true,
       allowPositionals: true,
     });
-    if (positionals.length > 0) {
+    if (positionals.length > (command === "query" ? 1 : 0)) {
       throw new UsageError(`Unexpected argument "${positionals[0]}" for "${command}"`);
     }
     return values as Flags;
@@ -372,12 +377,7 @@ function _kafkaConnection(
 }
 
 // What a streaming run connects to, so an operator can find the group again.
-function _announce(source: AlertSource, flags: Flags): void {
-  if (flags["no-verify-hostname"]) {
-    console.error(
-      "warning: TLS hostname verification is off: the broker's identity is not checked",
-    );
-  }
+function _announce(source: AlertSource): void {
   if (source instanceof ANTARESSource) {
     const p = source.params;
     console.error(
@@ -410,6 +410,59 @@ function _text(flags: Flags, name: string): string | undefined {
     throw new UsageError(`Option --${name} needs a value`);
   }
   return value;
+}
+
+async function _query(flags: Flags, args: readonly string[]): Promise<number> {
+  const { positionals } = parseArgs({
+    args: [...args],
+    options: OPTIONS.query,
+    strict: true,
+    allowPositionals: true,
+  });
+  const sql = positionals[0];
+  if (sql === undefined || sql.trim() === "") {
+    throw new UsageError('query needs one SQL statement: lsst-extendedness query "SELECT …"');
+  }
+  const format = _text(flags, "format") ?? (flags.json ? "json" : "table");
+  if (format !== "table" && format !== "json" && format !== "csv") {
+    throw new UsageError(`Unknown query format "${format}": expected table, json or csv`);
+  }
+  const rows = readOnlyQuery(_databasePath(flags), sql);
+  if (format !== "table") {
+    await writeExport(_async(rows), Deno.stdout.writable, { format, preventClose: true });
+    return 0;
+  }
+  const limit = _integer(flags, "limit", 100, 1);
+  const shown: Array<Record<string, unknown>> = [];
+  let more = false;
+  for (const row of rows) {
+    if (shown.length === limit) {
+      more = true;
+      break;
+    }
+    shown.push(row);
+  }
+  const header = Object.keys(shown[0] ?? {});
+  console.log(
+    shown.length === 0 ? "No rows" : _table(
+      header,
+      shown.map((row) => header.map((key) => _cell(row[key]))),
+    ),
+  );
+  if (more) {
+    console.log(`(only the first ${limit} rows; --limit N, --json or --format csv for more)`);
+  }
+  return 0;
+}
+
+async function* _async<T>(rows: Iterable<T>): AsyncGenerator<T> {
+  yield* rows;
+}
+
+function _cell(value: unknown): string {
+  if (value === null || value === undefined) return "NULL";
+  if (value instanceof Uint8Array) return `<${value.length} bytes>`;
+  return String(value);
 }
 
 async function _export(flags: Flags): Promise<number> {
@@ -571,7 +624,13 @@ async function _ingest(flags: Flags): Promise<number> {
   await using storage = new SQLiteStorage(_databasePath(flags));
   await storage.initialize();
   await using source = _openSource(flags, storage);
-  if (!flags.quiet && !flags.json) _announce(source, flags);
+  // A security warning, not progress: --json and --quiet keep it (it goes to stderr).
+  if (flags["no-verify-hostname"]) {
+    console.error(
+      "warning: TLS hostname verification is off: the broker's identity is not checked",
+    );
+  }
+  if (!flags.quiet && !flags.json) _announce(source);
   using cutouts = flags["no-cutouts"] ? null : new CutoutProcessor({ outputDir: cutoutsDir });
 
   const controller = new AbortController();

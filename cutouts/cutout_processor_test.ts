@@ -280,7 +280,7 @@ async function partFiles(dir: string): Promise<string[]> {
   return (await listTree(join(dir, ".tmp"))).filter((name) => !name.endsWith("/lock"));
 }
 
-async function temporaryFolders(dir: string): Promise<string[]> {
+function temporaryFolders(dir: string): string[] {
   return [...Deno.readDirSync(join(dir, ".tmp"))].map((entry) => entry.name).sort();
 }
 
@@ -336,7 +336,7 @@ Deno.test("cleanStaleTempFiles() removes abandoned temporary folders and keeps t
     await Deno.writeFile(join(tmp, "stray.part"), new Uint8Array(1));
     assert.equal(await live.cleanStaleTempFiles(), 2);
     // Both live processors' folders are still there.
-    assert.equal((await temporaryFolders(dir)).length, 2);
+    assert.equal((temporaryFolders(dir)).length, 2);
     live.close();
     other.close();
   });
@@ -375,7 +375,7 @@ Deno.test("cleanStaleTempFiles() removes the folder of a process killed with SIG
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const processor = new CutoutProcessor({ outputDir: dir });
-    const [folder] = await temporaryFolders(dir);
+    const [folder] = temporaryFolders(dir);
     // A half-written file the killed writer leaves behind.
     await Deno.writeFile(join(dir, ".tmp", folder!, "3.part"), new Uint8Array(9));
     assert.equal(await processor.cleanStaleTempFiles(), 0, "the writer still holds its lock");

@@ -141,7 +141,9 @@ export class KafkaClient {
       authenticationTimeout: connection.connectionTimeoutMs ?? 5000,
       // Few, short retries: a wrong password or an unreachable broker must surface in seconds.
       retry: { retries: 3, initialRetryTime: 300, maxRetryTime: 2000 },
-      ...(connection.sasl === undefined ? {} : { sasl: connection.sasl as SASLOptions }),
+      // A copy: kafkajs attaches an authenticator holding the password to the object it is
+      // given, and a caller's copy of that object with another password would reuse it.
+      ...(connection.sasl === undefined ? {} : { sasl: { ...connection.sasl } as SASLOptions }),
       ...(tls === undefined ? {} : {
         ssl: {
           rejectUnauthorized: tls.verify ?? true,

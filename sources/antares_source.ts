@@ -171,7 +171,11 @@ export class ANTARESSource implements AlertSource {
       while (yielded < limit) {
         const record = await stream.next(signal);
         if (record === null) return;
-        for (const item of await this.#locusItems(record, signal)) {
+        const items = await this.#locusItems(record, signal);
+        // Aborted while its alerts were fetched (--duration, Ctrl-C): end as an abort between
+        // messages does. The message is not stored, so the next run reads it again.
+        if (items === null) return;
+        for (const item of items) {
           yield item;
           if (item.kind !== "locus") yielded++;
         }
@@ -205,7 +209,10 @@ export class ANTARESSource implements AlertSource {
     await stream?.close();
   }
 
-  async #locusItems(record: KafkaRecord, signal?: AbortSignal): Promise<SourcedAlert[]> {
+  async #locusItems(
+    record: KafkaRecord,
+    signal?: AbortSignal,
+  ): Promise<SourcedAlert[] | null> {
     const topic = record.topic.startsWith(TOPIC_PREFIX)
       ? record.topic.slice(TOPIC_PREFIX.length)
       : record.topic;
@@ -239,7 +246,7 @@ export class ANTARESSource implements AlertSource {
       try {
         resources = await this.#api.locusAlerts(locus.locusId, signal);
       } catch (error) {
-        if (signal?.aborted) throw error;
+        if (signal?.aborted) return null;
         if (!(error instanceof AntaresApiError)) throw error;
         // The locus is kept with its message bytes: a replay can fetch its alerts later.
         return rejected(

@@ -10,6 +10,7 @@ export * from "./antares_alert.ts";
 export * from "./antares_api.ts";
 export * from "./antares_locus.ts";
 export * from "./antares_source.ts";
+export * from "./avro_guard.ts";
 export * from "./avro_schema.ts";
 export * from "./byte_stream.ts";
 export * from "./csv_alerts.ts";

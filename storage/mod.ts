@@ -5,6 +5,7 @@
  */
 
 export * from "./export_writer.ts";
+export * from "./read_only_query.ts";
 export * from "./storage.ts";
 export * from "./sqlite_storage.ts";
 export { SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";

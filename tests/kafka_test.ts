@@ -26,22 +26,27 @@ import {
   SQLiteStorage,
 } from "../mod.ts";
 import { KafkaClient } from "../sources/_kafka_client.ts";
-import { fixturesDir, queryDatabase, REPO_ROOT, testWith, withTempDir } from "./_support.ts";
+import { fixturesDir, queryDatabase, testWith, withTempDir } from "./_support.ts";
+import {
+  BOOTSTRAP,
+  cli,
+  filesHolding,
+  finished,
+  kafkaClient,
+  reap,
+  SASL_PASSWORD,
+  SASL_PLAIN_BOOTSTRAP,
+  SASL_SCRAM_BOOTSTRAP,
+  SASL_USER,
+  spawnCli,
+  unique,
+} from "./_kafka.ts";
 
-const BOOTSTRAP = Deno.env.get("KAFKA_BOOTSTRAP") ?? "";
-const SASL_PLAIN_BOOTSTRAP = Deno.env.get("KAFKA_SASL_PLAIN_BOOTSTRAP") ?? "";
-const SASL_SCRAM_BOOTSTRAP = Deno.env.get("KAFKA_SASL_SCRAM_BOOTSTRAP") ?? "";
 const HAVE_KAFKA = Boolean(Deno.env.get("KAFKA_BOOTSTRAP"));
 const NEED_KAFKA =
   "a Kafka broker (run: deno task kafka start, then export the KAFKA_* lines it prints)";
 const FIXTURES = fixturesDir();
 const NEED_FIXTURES = "the shared fixtures (../shared/fixtures)";
-// The SASL user scripts/kafka.sh creates.
-const SASL_USER = "alerts";
-const SASL_PASSWORD = "alerts-secret";
-
-const CLI = join(REPO_ROOT, "cli.ts");
-const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
 
 /**
  * Register a test that needs the broker and, unless told otherwise, the fixtures (the official
@@ -62,12 +67,8 @@ function kafkaTest(
 
 // --- names, clients, framing -------------------------------------------------------------
 
-function unique(label: string): string {
-  return `lsst-test-${label}-${crypto.randomUUID().slice(0, 8)}`;
-}
-
 function client(bootstrap = BOOTSTRAP): KafkaClient {
-  return new KafkaClient({ brokers: [bootstrap], clientId: "lsst-kafka-test" });
+  return kafkaClient(bootstrap);
 }
 
 async function withAdmin<T>(work: (admin: Admin) => Promise<T>): Promise<T> {
@@ -231,55 +232,6 @@ async function ingestKafka(
   // A consumer that never gets its records would wait forever: the time bound turns that into
   // a short run whose counts fail the test.
   return await ingest(kafka, storage, { durationSeconds: 30, ...run });
-}
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-}
-
-function spawnCli(args: string[], env: Record<string, string> = {}): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, CLI, ...args],
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
-async function finished(child: Deno.ChildProcess, started: number): Promise<Result> {
-  const out = await child.output();
-  const text = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: text.decode(out.stdout),
-    stderr: text.decode(out.stderr),
-    seconds: (performance.now() - started) / 1000,
-  };
-}
-
-/** Run the CLI to its end, killing it after a minute so a hang fails the test. */
-async function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const started = performance.now();
-  const child = spawnCli(args, env);
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  try {
-    return await finished(child, started);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Stop a child that a failed assertion left running; never throws. */
-async function reap(child: Deno.ChildProcess): Promise<void> {
-  try {
-    child.kill("SIGKILL");
-  } catch {
-    // Already exited.
-  }
-  await child.output().catch(() => {});
 }
 
 async function waitFor(
@@ -917,14 +869,31 @@ kafkaTest(
       // Neither password is in anything the runs printed or wrote (databases, WAL, locks).
       for (const secret of [wrong, SASL_PASSWORD]) {
         for (const text of outputs) assert.ok(!text.includes(secret), "printed a password");
-        const needle = new TextEncoder().encode(secret);
-        for await (const file of walk(dir)) {
-          const bytes = await Deno.readFile(file);
-          assert.equal(indexOf(bytes, needle), -1, `${file} holds a password`);
-        }
+        assert.deepEqual(await filesHolding(dir, secret), [], "files hold a password");
       }
     });
   },
+);
+
+kafkaTest(
+  "SASL options reused with another password log in with that password",
+  async () => {
+    const sasl = { mechanism: "plain" as const, username: SASL_USER, password: SASL_PASSWORD };
+    const connect = async (options: typeof sasl) => {
+      const kafka = new KafkaClient({
+        brokers: [SASL_PLAIN_BOOTSTRAP],
+        clientId: "test",
+        sasl: options,
+      });
+      await kafka.check();
+    };
+    await connect(sasl);
+    // kafkajs attaches an authenticator holding the password to the object it is given: a copy
+    // with another password would otherwise still log in with the first one.
+    assert.deepEqual(Object.keys(sasl), ["mechanism", "username", "password"]);
+    await assert.rejects(connect({ ...sasl, password: "wrong" }), /authentication failed/);
+  },
+  { fixtures: false },
 );
 
 kafkaTest(
@@ -1035,17 +1004,3 @@ kafkaTest(
     });
   },
 );
-
-async function* walk(dir: string): AsyncGenerator<string> {
-  for await (const entry of Deno.readDir(dir)) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory) yield* walk(path);
-    else if (entry.isFile) yield path;
-  }
-}
-
-function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
-  return Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength).indexOf(
-    Buffer.from(needle),
-  );
-}
