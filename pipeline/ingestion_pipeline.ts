@@ -55,7 +55,10 @@ export interface IngestionProgress {
 
 /** Options of {@linkcode IngestionPipeline.run}. */
 export interface RunOptions {
-  /** Stop after this many records. Default: until the source ends. */
+  /**
+   * Stop after this many records (alerts and rejected records), finishing the message in hand
+   * (a locus with several alerts). Default: until the source ends.
+   */
   limit?: number;
   /** Stop after this many seconds; the run still counts as `completed`. Default: no limit. */
   durationSeconds?: number;
@@ -214,7 +217,9 @@ export class IngestionPipeline {
           if (result.done) break;
           if (result.value.kind !== "locus") totals.recordsRead++;
           batch.push(result.value);
-          if (totals.recordsRead >= limit) break;
+          // At the limit, still finish the message in hand: its position is stored only with
+          // its last record, and a run that always stopped inside it would never get past it.
+          if (totals.recordsRead >= limit && !result.value.cursor.more) break;
           if (batch.length >= this.#batchSize) {
             clearTimeout(batchTimer);
             deadline = null;

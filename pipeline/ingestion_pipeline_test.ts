@@ -260,6 +260,13 @@ Deno.test("run() stores a message's position only with its last record, and loci
   assert.equal(run.recordsRead, 4, "loci are not records");
   assert.equal(run.alertsIngested, 4);
   assert.equal((await storage.stats()).rows.loci, 2);
+
+  // A limit inside a message still finishes that message, so the next run gets past it.
+  await using other = new SQLiteStorage(":memory:");
+  const limited = await new IngestionPipeline(source, other, { batchSize: 2 }).run({ limit: 2 });
+  assert.equal(limited.recordsRead, 3);
+  assert.deepEqual(await other.loadCursors("multi"), new Map([["t/0", "7"]]));
+  assert.equal((await other.stats()).rows.loci, 1);
 });
 
 Deno.test("run() records a storage failure as failed and rethrows it", async () => {

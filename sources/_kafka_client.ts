@@ -361,7 +361,13 @@ export class KafkaClient {
         cause: error,
       });
     }
-    if (/certificate|altnames|CERT_|UNABLE_TO_VERIFY|SSL routines/i.test(message)) {
+    if (/altnames|Hostname/i.test(message)) {
+      return new SourceError(
+        `Cannot ${action} ${where}: TLS verification failed (${message}); the certificate names another host`,
+        { cause: error },
+      );
+    }
+    if (/certificate|CERT_|UNABLE_TO_VERIFY|SSL routines/i.test(message)) {
       return new SourceError(
         `Cannot ${action} ${where}: TLS verification failed (${message}); give the broker's CA with --ca-file`,
         { cause: error },

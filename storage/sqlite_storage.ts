@@ -260,6 +260,19 @@ export class SQLiteStorage implements Storage {
       );
     }
 
+    // A snapshot row that changed its DIASource's association is now the row's latest view:
+    // the stored alert shows it, so queries on `alerts` find the reassociation too.
+    const refreshSnapshot = this.#statement(
+      `UPDATE alerts SET ss_object_id = ?, is_reassociation = 1,
+         reassociation_reason = COALESCE(reassociation_reason, ?),
+         properties = COALESCE(?, properties)
+       WHERE dia_source_id = ?`,
+    );
+    for (const a of reobserved) {
+      if (a.reassociations.length === 0) continue;
+      refreshSnapshot.run(a.ssObjectId, a.reassociationReason, a.properties, a.diaSourceId);
+    }
+
     const upsertState = this.#statement(
       `INSERT INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
          ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,

@@ -335,6 +335,11 @@ Deno.test("writeBatch() tracks a changed snapshot row of a stored DIASource and 
     (await storage.listReassociations()).map((d) => [d.reason, d.oldReassocTime, d.newReassocTime]),
     [["changed_association", 61003.25, 61004.5], ["updated_timestamp", 61000.5, 61003.25]],
   );
+  // The stored row shows the latest association of its DIASource.
+  const [latest] = await Array.fromAsync(storage.iterateRows("alerts"));
+  assert.equal(latest?.ss_object_id, SS - 1n);
+  assert.equal(latest?.is_reassociation, 1n);
+  assert.equal(latest?.reassociation_reason, "updated_timestamp");
   // Replays of plain alerts are still skipped without being observed.
   const replay = await write(makeAlert(BIG, { ssObjectId: null }));
   assert.equal(replay.reassociationsDetected, 0);
