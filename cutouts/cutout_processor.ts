@@ -172,8 +172,8 @@ export class CutoutProcessor {
    * Save an alert's cutouts. Invalid ones are returned as problems; the others are still saved.
    *
    * @param alert The alert.
-   * @returns The saved paths and the problems.
-   * @throws {RangeError} When the alert cannot be placed (see {@linkcode cutoutPaths}).
+   * @returns The saved paths and the problems. An alert that cannot be placed (see
+   * {@linkcode cutoutPaths}) has every cutout it carries returned as a problem.
    * @throws {Deno.errors.PermissionDenied} Or any other file-system error: the disk, not the
    * alert, is at fault, so the run should stop.
    * @example
@@ -185,8 +185,20 @@ export class CutoutProcessor {
    * ```
    */
   async process(alert: AlertRecord): Promise<CutoutResult> {
-    const paths = this.cutoutPaths(alert);
     const result: CutoutResult = { science: null, template: null, difference: null, problems: [] };
+    let paths: Record<CutoutKind, string>;
+    try {
+      paths = this.cutoutPaths(alert);
+    } catch (error) {
+      if (!(error instanceof RangeError)) throw error;
+      // A bad id or time is the alert's fault, not the disk's: its cutouts are quarantined and
+      // the run goes on (an alert without cutouts needs no place at all).
+      for (const kind of KINDS) {
+        const bytes = alert[FIELDS[kind]];
+        if (bytes !== null) result.problems.push({ kind, error: error.message, bytes });
+      }
+      return result;
+    }
     await Promise.all(KINDS.map(async (kind) => {
       const bytes = alert[FIELDS[kind]];
       if (bytes === null) return;

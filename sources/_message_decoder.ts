@@ -94,7 +94,7 @@ export async function decodeFramed(
  * @param resolver Parses (and keeps) its embedded schema.
  * @param source Source name for the records.
  * @returns The alerts.
- * @throws {RangeError} When the container is damaged.
+ * @throws {RangeError} When the container is damaged, its embedded schema included.
  * @throws {TypeError} When a packet is not a valid alert.
  */
 export async function decodeContainer(
@@ -104,7 +104,15 @@ export async function decodeContainer(
 ): Promise<AlertRecord[]> {
   const stream = ByteStream.fromBytes(bytes);
   const header = await readOcfHeader(stream);
-  const schema = await resolver.fromJson(header.schemaJson);
+  let schema: ResolvedSchema;
+  try {
+    schema = await resolver.fromJson(header.schemaJson);
+  } catch (error) {
+    // Not JSON, or not an Avro schema: a damaged container like any other.
+    throw new RangeError(`Cannot use the container's schema: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
   const alerts: AlertRecord[] = [];
   for await (const block of readOcfBlocks(stream, header)) {
     if (block.kind === "damaged") throw new RangeError(block.error);

@@ -45,7 +45,7 @@ const PRIMITIVES = new Set([
  * guard(new Uint8Array([0x02, 0x04, 0x00]), 0); // 3
  * ```
  */
-export function compileAvroGuard(schema: Schema, options: AvroGuardOptions = {}): AvroGuard {
+export function compileAvroGuard(schema: unknown, options: AvroGuardOptions = {}): AvroGuard {
   const maxItems = options.maxItems ?? 10_000_000;
   const named = new Map<string, { check: Check | null; min: number }>();
 

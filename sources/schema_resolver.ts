@@ -179,9 +179,19 @@ export class SchemaResolver {
     save = true,
   ): Promise<ResolvedSchema> {
     const identity = schemaIdentity(schema);
-    // Only invalid defaults are removed: decoding bytes written with the schema is unchanged.
-    const relaxed = relaxZtfSchema(schema);
-    const type = createAvroType(relaxed);
+    let relaxed: unknown;
+    let type: avro.Type;
+    let guard: AvroGuard;
+    try {
+      // Only invalid defaults are removed: decoding bytes written with the schema is unchanged.
+      relaxed = relaxZtfSchema(schema);
+      type = createAvroType(relaxed);
+      guard = compileAvroGuard(relaxed);
+    } catch (error) {
+      // avsc reports most bad schemas with a plain Error, but some (a field without a type)
+      // with a TypeError of its own making: one documented error for all of them.
+      throw new Error(`Invalid Avro schema: ${_message(error)}`, { cause: error });
+    }
     const resolved: ResolvedSchema = {
       id,
       survey: identity.survey,
@@ -189,7 +199,7 @@ export class SchemaResolver {
       json,
       fingerprint: await schemaFingerprint(json),
       type,
-      guard: compileAvroGuard(relaxed),
+      guard,
     };
     if (save && this.#options.store) {
       await this.#options.store.saveSchema({
