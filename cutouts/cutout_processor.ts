@@ -244,6 +244,9 @@ export class CutoutProcessor {
         if (!(await lock.tryLock(true))) continue;
         for await (const file of Deno.readDir(path)) if (file.name !== LOCK) removed++;
         await Deno.remove(path, { recursive: true });
+      } catch (error) {
+        // Another cleaner removed it first.
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
       } finally {
         lock.close();
       }
@@ -305,13 +308,22 @@ export class CutoutProcessor {
   #temporaryFolder(): Promise<string> {
     if (this.#ownDir !== null) return Promise.resolve(this.#ownDir);
     this.#creating ??= (async () => {
-      const dir = resolve(this.#tempDir, `${Deno.pid}-${crypto.randomUUID().slice(0, 12)}`);
-      await Deno.mkdir(dir, { recursive: true });
-      const lock = await Deno.open(resolve(dir, LOCK), { read: true, write: true, create: true });
-      await lock.lock(true);
-      this.#lock = lock;
-      this.#ownDir = dir;
-      return dir;
+      for (;;) {
+        const dir = resolve(this.#tempDir, `${Deno.pid}-${crypto.randomUUID().slice(0, 12)}`);
+        await Deno.mkdir(dir, { recursive: true });
+        const path = resolve(dir, LOCK);
+        const lock = await Deno.open(path, { read: true, write: true, create: true });
+        await lock.lock(true);
+        // Another process's cleanup may have taken the new, still unlocked folder for an
+        // abandoned one and removed it: only a lock file still in place is ours.
+        const [held, current] = await Promise.all([lock.stat(), Deno.stat(path).catch(() => null)]);
+        if (current !== null && current.ino === held.ino) {
+          this.#lock = lock;
+          this.#ownDir = dir;
+          return dir;
+        }
+        lock.close();
+      }
     })();
     return this.#creating;
   }

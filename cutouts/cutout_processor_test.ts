@@ -342,6 +342,24 @@ Deno.test("cleanStaleTempFiles() removes abandoned temporary folders and keeps t
   });
 });
 
+Deno.test("a writer starting while another processor cleans up is never robbed of its folder", async () => {
+  await withTempDir("cutout-processor-test-", async (dir) => {
+    // Each round: a new writer sets up its folder while a cleaner sweeps the same `.tmp/`.
+    for (let round = 0; round < 150; round++) {
+      const writer = new CutoutProcessor({ outputDir: dir });
+      const cleaner = new CutoutProcessor({ outputDir: dir });
+      const [result] = await Promise.all([
+        writer.process(alert({ diaSourceId: BigInt(round) })),
+        cleaner.cleanStaleTempFiles(),
+        cleaner.cleanStaleTempFiles(),
+      ]);
+      assert.equal(result.problems.length, 0);
+      writer.close();
+      cleaner.close();
+    }
+  });
+});
+
 Deno.test("cleanStaleTempFiles() removes the folder of a process killed with SIGKILL", async () => {
   await withTempDir("cutout-processor-test-", async (dir) => {
     const script = join(dir, "writer.ts");
