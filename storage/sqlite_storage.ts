@@ -566,7 +566,7 @@ export class SQLiteStorage implements Storage {
         timeout: this.#options.busyTimeoutMs,
       });
       if (!this.#options.readOnly) {
-        db.exec("PRAGMA journal_mode = WAL");
+        this.#enableWal(db);
         // FULL: a commit survives power loss before we tell Kafka to move on.
         db.exec("PRAGMA synchronous = FULL");
       }
@@ -574,9 +574,30 @@ export class SQLiteStorage implements Storage {
       this.#db = db;
       return db;
     } catch (error) {
+      if (error instanceof StorageError) throw error;
       throw new StorageError(`Cannot open database "${this.location}": ${_message(error)}`, {
         cause: error,
       });
+    }
+  }
+
+  // Switching to WAL needs an exclusive lock, and SQLite refuses it at once (without the busy
+  // timeout) while another process is writing: two ingests creating one new file at the same
+  // moment would otherwise fail. Once any of them succeeds the mode is stored in the file.
+  #enableWal(db: DatabaseSync): void {
+    const deadline = Date.now() + this.#options.busyTimeoutMs;
+    for (let pause = 5;; pause = Math.min(pause * 2, 200)) {
+      try {
+        const row = db.prepare("PRAGMA journal_mode").get() as Row;
+        if (String(Object.values(row)[0]).toLowerCase() === "wal") return;
+        db.exec("PRAGMA journal_mode = WAL");
+        return;
+      } catch (error) {
+        if (!/locked|busy/i.test(_message(error)) || Date.now() > deadline) {
+          throw _storageError(this.location, error, this.#options.busyTimeoutMs);
+        }
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pause);
+      }
     }
   }
 

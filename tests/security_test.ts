@@ -132,18 +132,21 @@ Deno.test("cutout paths come from the numeric id and the date only: crafted valu
     assert.ok(result.science !== null);
     assert.ok(!relative(out, result.science).startsWith(".."));
     assert.match(relative(out, result.science), /^\d{4}-\d{2}-\d{2}\/42\/science\.fits$/);
+    // A crafted id or time places nothing: the cutouts come back as problems to quarantine.
+    const before = await allBytes(out);
     for (const id of [-1n, -(2n ** 63n)]) {
-      await assert.rejects(
-        () => processor.process(makeAlert(id, { cutoutScience: fits })),
-        RangeError,
-      );
+      const refused = await processor.process(makeAlert(id, { cutoutScience: fits }));
+      assert.equal(refused.science, null);
+      assert.match(refused.problems[0]?.error ?? "", /not a non-negative integer/);
     }
     for (const midpoint of [Number.NaN, Number.POSITIVE_INFINITY, 1e12, -1e9]) {
-      await assert.rejects(
-        () => processor.process(makeAlert(7n, { midpointMjdTai: midpoint, cutoutScience: fits })),
-        RangeError,
+      const refused = await processor.process(
+        makeAlert(7n, { midpointMjdTai: midpoint, cutoutScience: fits }),
       );
+      assert.equal(refused.science, null);
+      assert.match(refused.problems[0]?.error ?? "", /not a usable MJD/);
     }
+    assert.equal(await allBytes(out), before, "nothing was written for them");
     const written = (await allBytes(out)).length;
     assert.ok(written > 0);
     processor.close();
