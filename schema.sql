@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS alerts (
   cutout_template      TEXT,
   cutout_difference    TEXT,
   properties           TEXT,                               -- JSON of every source property
+  ss_object_reassoc_time_mjd_tai REAL,                     -- given by CSV/APDB exports
+  history              BLOB,                               -- packed prvDiaSources (replays)
   run_id               INTEGER REFERENCES ingestion_runs (run_id),
   ingested_at          TEXT    NOT NULL
 );
@@ -71,7 +73,9 @@ CREATE TABLE IF NOT EXISTS processed_sources (
   last_seen_mjd                  REAL    NOT NULL,
   times_seen                     INTEGER NOT NULL,
   first_run_id                   INTEGER,
-  last_run_id                    INTEGER
+  last_run_id                    INTEGER,
+  last_alert_id                  INTEGER,                  -- orders observations of equal time
+  runs                           INTEGER NOT NULL DEFAULT 1 -- segments of constant association
 );
 
 CREATE TABLE IF NOT EXISTS reassociations (
@@ -90,6 +94,18 @@ CREATE TABLE IF NOT EXISTS reassociations (
 );
 CREATE INDEX IF NOT EXISTS reassociations_source ON reassociations (dia_source_id);
 CREATE INDEX IF NOT EXISTS reassociations_alert ON reassociations (alert_dia_source_id);
+
+-- Observations of snapshot rows (CSV exports, ANTARES), which are not alerts' histories: a
+-- replay of a DIASource after a late arrival needs them.
+CREATE TABLE IF NOT EXISTS snapshot_observations (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  dia_source_id  INTEGER NOT NULL,
+  observed_mjd   REAL    NOT NULL,
+  ss_object_id   INTEGER,
+  reassoc_time   REAL,
+  run_id         INTEGER
+);
+CREATE INDEX IF NOT EXISTS snapshot_observations_source ON snapshot_observations (dia_source_id);
 
 -- Last stored position of each stream (file, Kafka partition), written in the same transaction
 -- as the rows it covers.

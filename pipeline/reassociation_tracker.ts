@@ -1,8 +1,13 @@
 /**
  * The reassociation rules of DOMAIN.md §3, applied to every DIASource an alert carries.
  *
- * The tracker is pure: storage loads the states of the DIASources a batch observes, the tracker
- * updates them in place and reports detections, and storage writes both in one transaction.
+ * Detections are defined on each DIASource's observations sorted by the time of the alert that
+ * carried them (ties by that alert's id), whatever the order they arrive in. Observations that
+ * arrive in that order are folded into the stored state one by one. One that arrives late is
+ * folded into the counters only; when it could change the association sequence, its DIASource
+ * is marked for a replay of all its stored observations, which storage performs in the same
+ * transaction. Both paths use the same fold, so a late arrival ends in the same detections as an
+ * in-order pass.
  *
  * @module
  */
@@ -15,16 +20,20 @@ export interface SourceState {
   diaSourceId: bigint;
   /** Its DIAObject, when known. */
   diaObjectId: bigint | null;
-  /** Last SSObject seen (`null` = none). */
+  /** SSObject of its latest observation (`null` = none). */
   ssObjectId: bigint | null;
-  /** Last reassociation time seen (MJD TAI), when a source provided one. */
+  /** Reassociation time in force at its latest observation, when a source provided one. */
   reassocTime: number | null;
   /** Time of the first alert that carried it (MJD TAI). */
   firstSeenMjd: number;
   /** Time of the latest alert that carried it (MJD TAI). */
   lastSeenMjd: number;
-  /** How many stored alerts carried it. */
+  /** Triggering DIASource of that latest alert (orders observations of equal time). */
+  lastAlertId: bigint;
+  /** How many observations of it were stored. */
   timesSeen: number;
+  /** Segments of constant association in its sequence: 1 while it never changed. */
+  runs: number;
   /** Run that first saw it. */
   firstRunId: number;
   /** Run that last saw it. */
@@ -37,6 +46,16 @@ export interface Association {
   ssObjectId: bigint | null;
   /** Reassociation time, `null` = not provided. */
   reassocTime: number | null;
+}
+
+/** One sighting of a DIASource in one alert. */
+export interface Observation extends Association {
+  /** The DIASource. */
+  diaSourceId: bigint;
+  /** Time of the alert that carried it (its triggering midpoint, MJD TAI). */
+  time: number;
+  /** Triggering DIASource of that alert. */
+  alertId: bigint;
 }
 
 /**
@@ -71,40 +90,125 @@ export function classifyObservation(
   return null;
 }
 
+/**
+ * Order of observations: by alert time, then by the alert's triggering DIASource id.
+ *
+ * @param a One observation (or state: its latest alert).
+ * @param b Another.
+ * @returns Negative, zero or positive, like a sort comparator.
+ * @example
+ * ```ts
+ * import { compareObservations } from "./reassociation_tracker.ts";
+ * compareObservations({ time: 1, alertId: 5n }, { time: 1, alertId: 7n }); // -1
+ * ```
+ */
+export function compareObservations(
+  a: { time: number; alertId: bigint },
+  b: { time: number; alertId: bigint },
+): number {
+  if (a.time !== b.time) return a.time < b.time ? -1 : 1;
+  return a.alertId === b.alertId ? 0 : a.alertId < b.alertId ? -1 : 1;
+}
+
+/** The association of a DIASource after a replay of its observations. */
+export interface ReplayResult extends Association {
+  /** Segments of constant association. */
+  runs: number;
+  /** Every detection of the sequence, in order. */
+  detections: ReassociationDetection[];
+}
+
+/**
+ * Fold a DIASource's observations, sorted with {@linkcode compareObservations}, from nothing:
+ * the detections an in-order pass finds.
+ *
+ * @param observations The DIASource's observations in order (at least one).
+ * @returns The final association and every detection.
+ * @example
+ * ```ts
+ * import { replayObservations } from "./reassociation_tracker.ts";
+ * const o = { diaSourceId: 1n, reassocTime: null };
+ * replayObservations([
+ *   { ...o, time: 1, alertId: 1n, ssObjectId: null },
+ *   { ...o, time: 2, alertId: 2n, ssObjectId: 9n },
+ * ]).detections[0]?.reason; // "new_association"
+ * ```
+ */
+export function replayObservations(observations: readonly Observation[]): ReplayResult {
+  const [first, ...rest] = observations;
+  if (first === undefined) throw new RangeError("Cannot replay a DIASource without observations");
+  const state = { ssObjectId: first.ssObjectId, reassocTime: first.reassocTime, runs: 1 };
+  const detections: ReassociationDetection[] = [];
+  for (const observation of rest) {
+    const detection = _fold(state, observation);
+    if (detection !== null) detections.push(detection);
+  }
+  return { ...state, detections };
+}
+
+/**
+ * The reason an alert shows for its detections: that of its triggering DIASource, else that of
+ * the lowest DIASource id. A rule on the set, so it does not depend on arrival order.
+ *
+ * @param alertId The alert's triggering DIASource.
+ * @param detections Its detections.
+ * @returns The reason, or `null` when there are none.
+ * @example
+ * ```ts
+ * import { alertReason } from "./reassociation_tracker.ts";
+ * alertReason(1n, []); // null
+ * ```
+ */
+export function alertReason(
+  alertId: bigint,
+  detections: readonly ReassociationDetection[],
+): ReassociationReason | null {
+  let best: ReassociationDetection | null = null;
+  for (const d of detections) {
+    if (d.diaSourceId === alertId) return d.reason;
+    if (best === null || d.diaSourceId < best.diaSourceId) best = d;
+  }
+  return best?.reason ?? null;
+}
+
 /** What tracking one batch of alerts produced. */
 export interface TrackResult {
   /** States that changed and must be written, in first-touched order. */
   changed: SourceState[];
   /** How many of them were seen for the first time. */
   newSources: number;
-  /** Every detection, in observation order. */
+  /** Detections of in-order observations (those of `replay` DIASources excluded). */
   detections: ReassociationDetection[];
+  /**
+   * DIASources with a late observation that may change their association sequence: storage
+   * replays all their stored observations (this batch's alerts included) and replaces their
+   * detections.
+   */
+  replay: Set<bigint>;
+  /** Observations of snapshot rows, which storage keeps (they are not alerts' histories). */
+  snapshots: Observation[];
 }
 
 /**
  * Apply the rules to every DIASource the alerts carry (the triggering one, then each history
- * entry), in the order given, updating `states` in place and setting each alert's
- * `isReassociation`, `reassociationReason` and `reassociations`.
+ * entry), updating `states` in place and setting each alert's `isReassociation`,
+ * `reassociationReason` and `reassociations` for what it found in order.
  *
- * Observations are timed by their alert's midpoint. One older than the latest already seen for
- * its DIASource (an out-of-order arrival) updates the counters but not the association: the
- * newest alert holds the APDB's newest view.
- *
- * A snapshot row (CSV export) whose DIASource is already stored is a later observation of it:
- * pass it in `reobserved`. It is tracked only when its association differs from the state, so
- * importing the same export twice changes nothing.
+ * A snapshot row (CSV export, ANTARES) whose DIASource is already stored is a later observation
+ * of it: pass it in `reobserved`. It is tracked only when its association differs from the
+ * state, so importing the same export twice changes nothing, and it counts as newer than
+ * everything seen before.
  *
  * @param alerts New alerts in order (replayed alerts must be left out: they detect nothing),
  * and the snapshot rows to observe again.
  * @param states Known states by DIASource id; absent ids are first sightings.
  * @param runId The run doing the tracking.
  * @param reobserved Which of `alerts` are snapshot rows of already stored DIASources.
- * @returns Changed states and detections.
+ * @returns Changed states, detections, and the DIASources to replay.
  * @example
  * ```ts
  * import { trackAlerts } from "./reassociation_tracker.ts";
- * const states = new Map();
- * const result = trackAlerts([], states, 1);
+ * const result = trackAlerts([], new Map(), 1);
  * result.detections.length; // 0
  * ```
  */
@@ -116,25 +220,24 @@ export function trackAlerts(
 ): TrackResult {
   const changed = new Set<SourceState>();
   const detections: ReassociationDetection[] = [];
+  const replay = new Set<bigint>();
+  const snapshots: Observation[] = [];
   let newSources = 0;
 
-  const observe = (
-    alert: AlertRecord,
-    diaSourceId: bigint,
-    ssObjectId: bigint | null,
-    reassocTime: number | null,
-  ): void => {
-    const time = alert.midpointMjdTai;
+  const observe = (alert: AlertRecord, observation: Observation): void => {
+    const { diaSourceId, time } = observation;
     const state = states.get(diaSourceId);
     if (state === undefined) {
       const fresh: SourceState = {
         diaSourceId,
         diaObjectId: alert.diaObjectId,
-        ssObjectId,
-        reassocTime,
+        ssObjectId: observation.ssObjectId,
+        reassocTime: observation.reassocTime,
         firstSeenMjd: time,
         lastSeenMjd: time,
+        lastAlertId: observation.alertId,
         timesSeen: 1,
+        runs: 1,
         firstRunId: runId,
         lastRunId: runId,
       };
@@ -148,43 +251,112 @@ export function trackAlerts(
     state.lastRunId = runId;
     state.diaObjectId ??= alert.diaObjectId;
     if (time < state.firstSeenMjd) state.firstSeenMjd = time;
-    if (time < state.lastSeenMjd) return;
-    state.lastSeenMjd = time;
-
-    const reason = classifyObservation(state, { ssObjectId, reassocTime });
-    const sameObject = ssObjectId === state.ssObjectId;
-    const nextReassocTime = reassocTime ?? (sameObject ? state.reassocTime : null);
-    if (reason !== null) {
-      const detection: ReassociationDetection = {
-        diaSourceId,
-        reason,
-        oldSsObjectId: state.ssObjectId,
-        newSsObjectId: ssObjectId,
-        oldReassocTime: state.reassocTime,
-        newReassocTime: nextReassocTime,
-        alertDiaSourceId: alert.diaSourceId,
-      };
+    const inOrder =
+      compareObservations(observation, { time: state.lastSeenMjd, alertId: state.lastAlertId }) >=
+        0;
+    if (inOrder) {
+      state.lastSeenMjd = time;
+      state.lastAlertId = observation.alertId;
+    }
+    // Its replay covers every observation, this one included.
+    if (replay.has(diaSourceId)) return;
+    if (!inOrder) {
+      // Joining the only segment, with the same association, changes no detection.
+      if (state.runs === 1 && _sameAssociation(state, observation)) return;
+      replay.add(diaSourceId);
+      return;
+    }
+    const detection = _fold(state, observation);
+    if (detection !== null) {
       detections.push(detection);
       alert.reassociations.push(detection);
-      alert.isReassociation = true;
-      alert.reassociationReason ??= reason;
     }
-    state.ssObjectId = ssObjectId;
-    state.reassocTime = nextReassocTime;
   };
 
   for (const alert of alerts) {
-    if (reobserved.has(alert) && _unchanged(states.get(alert.diaSourceId), alert)) continue;
-    observe(alert, alert.diaSourceId, alert.ssObjectId, alert.ssObjectReassocTimeMjdTai);
+    const time = alert.midpointMjdTai;
+    if (alert.snapshot) {
+      const state = states.get(alert.diaSourceId);
+      if (reobserved.has(alert) && _unchanged(state, alert)) continue;
+      // A later view of the row: it follows everything already known of its DIASource.
+      const observation: Observation = {
+        diaSourceId: alert.diaSourceId,
+        time: state === undefined ? time : Math.max(time, state.lastSeenMjd),
+        alertId: alert.diaSourceId,
+        ssObjectId: alert.ssObjectId,
+        reassocTime: alert.ssObjectReassocTimeMjdTai,
+      };
+      snapshots.push(observation);
+      observe(alert, observation);
+    } else {
+      observe(alert, {
+        diaSourceId: alert.diaSourceId,
+        time,
+        alertId: alert.diaSourceId,
+        ssObjectId: alert.ssObjectId,
+        reassocTime: alert.ssObjectReassocTimeMjdTai,
+      });
+    }
     for (const entry of alert.history) {
-      observe(alert, entry.diaSourceId, entry.ssObjectId, entry.ssObjectReassocTimeMjdTai);
+      observe(alert, {
+        diaSourceId: entry.diaSourceId,
+        time,
+        alertId: alert.diaSourceId,
+        ssObjectId: entry.ssObjectId,
+        reassocTime: entry.ssObjectReassocTimeMjdTai,
+      });
     }
   }
-  return { changed: [...changed], newSources, detections };
+
+  // Detections of DIASources that will be replayed are superseded by the replay.
+  const kept = replay.size === 0
+    ? detections
+    : detections.filter((d) => !replay.has(d.diaSourceId));
+  for (const alert of alerts) {
+    if (replay.size > 0) {
+      alert.reassociations = alert.reassociations.filter((d) => !replay.has(d.diaSourceId));
+    }
+    // Flags a source gave (a CSV export's columns) stay unless tracking found something.
+    if (alert.reassociations.length === 0) continue;
+    alert.isReassociation = true;
+    alert.reassociationReason = alertReason(alert.diaSourceId, alert.reassociations);
+  }
+  return { changed: [...changed], newSources, detections: kept, replay, snapshots };
+}
+
+// One step of the fold: the detection the observation fires, and the state after it. Shared by
+// the in-order path and replays, so both find the same detections.
+function _fold(
+  state: Association & { runs: number },
+  observation: Observation,
+): ReassociationDetection | null {
+  const reason = classifyObservation(state, observation);
+  const sameObject = observation.ssObjectId === state.ssObjectId;
+  const nextTime = observation.reassocTime ?? (sameObject ? state.reassocTime : null);
+  const detection: ReassociationDetection | null = reason === null ? null : {
+    diaSourceId: observation.diaSourceId,
+    reason,
+    oldSsObjectId: state.ssObjectId,
+    newSsObjectId: observation.ssObjectId,
+    oldReassocTime: state.reassocTime,
+    newReassocTime: nextTime,
+    alertDiaSourceId: observation.alertId,
+  };
+  if (!sameObject || nextTime !== state.reassocTime) state.runs++;
+  state.ssObjectId = observation.ssObjectId;
+  state.reassocTime = nextTime;
+  return detection;
+}
+
+function _sameAssociation(state: Association, observation: Association): boolean {
+  return observation.ssObjectId === state.ssObjectId &&
+    (observation.reassocTime === null || observation.reassocTime === state.reassocTime);
 }
 
 // A row that only repeats what is known (an export imported twice) is not a new observation.
 function _unchanged(state: SourceState | undefined, row: AlertRecord): boolean {
-  return state !== undefined && state.ssObjectId === row.ssObjectId &&
-    (row.ssObjectReassocTimeMjdTai === null || row.ssObjectReassocTimeMjdTai === state.reassocTime);
+  return state !== undefined && _sameAssociation(state, {
+    ssObjectId: row.ssObjectId,
+    reassocTime: row.ssObjectReassocTimeMjdTai,
+  });
 }

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { classifyObservation, type SourceState, trackAlerts } from "./reassociation_tracker.ts";
+import {
+  classifyObservation,
+  replayObservations,
+  type SourceState,
+  trackAlerts,
+} from "./reassociation_tracker.ts";
 import { makeAlert } from "../tests/_alert_factory.ts";
 
 const A = 9_007_199_254_740_993n; // 2^53 + 1: would round as a number
@@ -91,16 +96,53 @@ Deno.test("trackAlerts() detects an updated reassociation time and carries a kno
   assert.equal(states.get(D)?.reassocTime, 61001.5);
 });
 
-Deno.test("trackAlerts() lets an older observation count but not overwrite the newest association", () => {
+Deno.test("trackAlerts() counts a late observation and asks for a replay only when it may matter", () => {
   const states = new Map<bigint, SourceState>();
   trackAlerts([makeAlert(D + 5n, { midpointMjdTai: 61005.1, history: [[D, A]] })], states, 1);
+  // Late and agreeing with the only segment: counted, nothing to replay.
+  const agreeing = trackAlerts(
+    [makeAlert(D + 1n, { midpointMjdTai: 61001.1, history: [[D, A]] })],
+    states,
+    2,
+  );
+  assert.deepEqual([...agreeing.replay], []);
+  // Late and different: the sequence may change, so D is replayed from storage.
   const late = makeAlert(D + 2n, { midpointMjdTai: 61002.1, history: [[D, 0n]] });
-  const result = trackAlerts([late], states, 2);
+  const result = trackAlerts([late], states, 3);
+  assert.deepEqual([...result.replay], [D]);
   assert.equal(result.detections.length, 0);
-  assert.equal(states.get(D)?.ssObjectId, A);
-  assert.equal(states.get(D)?.timesSeen, 2);
-  assert.equal(states.get(D)?.firstSeenMjd, 61002.1);
-  assert.equal(states.get(D)?.lastSeenMjd, 61005.1);
+  const state = states.get(D);
+  assert.equal(state?.ssObjectId, A, "the association waits for the replay");
+  assert.equal(state?.timesSeen, 3);
+  assert.equal(state?.firstSeenMjd, 61001.1);
+  assert.equal(state?.lastSeenMjd, 61005.1);
+  assert.equal(state?.lastAlertId, D + 5n);
+});
+
+Deno.test("replayObservations() finds what the in-order fold finds, with reassociation times", () => {
+  const o = (time: number, ss: bigint | null, rt: number | null) => ({
+    diaSourceId: D,
+    time,
+    alertId: BigInt(time),
+    ssObjectId: ss,
+    reassocTime: rt,
+  });
+  const result = replayObservations([
+    o(1, null, null),
+    o(2, A, 10),
+    o(3, A, null),
+    o(4, A, 12),
+    o(5, B, null),
+    o(6, null, null),
+  ]);
+  assert.deepEqual(result.detections.map((d) => [d.reason, d.alertDiaSourceId]), [
+    ["new_association", 2n],
+    ["updated_timestamp", 4n],
+    ["changed_association", 5n],
+    ["association_removed", 6n],
+  ]);
+  assert.equal(result.runs, 5);
+  assert.equal(result.ssObjectId, null);
 });
 
 Deno.test("trackAlerts() reports only the states it touched, once each", () => {

@@ -138,7 +138,7 @@ Deno.test("writeExport() round-trips every alerts column through CSV and readCsv
 
     const expected = await tableRows(first);
     assert.equal(expected.length, 4);
-    assert.deepEqual(Object.keys(expected[0] ?? {}).length, 30, "every column but two");
+    assert.deepEqual(Object.keys(expected[0] ?? {}).length, 31, "every column but two");
     assert.deepEqual(await tableRows(second), expected);
     // The comparison is not vacuous: the tricky values really are in the table.
     const byId = new Map(expected.map((r) => [r.dia_source_id, r]));

@@ -21,6 +21,15 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   { version: 2, sql: "ALTER TABLE alerts ADD COLUMN object_name TEXT;" },
   // ANTARES alerts keep every property, so new Rubin columns are not lost.
   { version: 3, sql: "ALTER TABLE alerts ADD COLUMN properties TEXT;" },
+  // Exact detections whatever the arrival order: replays need every alert's history and the
+  // order of each DIASource's latest observation.
+  {
+    version: 4,
+    sql: `ALTER TABLE alerts ADD COLUMN ss_object_reassoc_time_mjd_tai REAL;
+      ALTER TABLE alerts ADD COLUMN history BLOB;
+      ALTER TABLE processed_sources ADD COLUMN last_alert_id INTEGER;
+      ALTER TABLE processed_sources ADD COLUMN runs INTEGER NOT NULL DEFAULT 1;`,
+  },
 ];
 
 /** The version `schema.sql` describes. */

@@ -11,12 +11,15 @@ import schemaSql from "../schema.sql" with { type: "text" };
 import {
   type AlertRecord,
   REASSOCIATION_REASONS,
+  type ReassociationDetection,
   type ReassociationReason,
 } from "../pipeline/alert_record.ts";
 import { StorageError } from "../pipeline/errors.ts";
 import { stringifyExact } from "../pipeline/exact_json.ts";
 import { type SourceState, trackAlerts } from "../pipeline/reassociation_tracker.ts";
 import { RunLocks } from "./_run_locks.ts";
+import { packHistory } from "./_history_blob.ts";
+import { planReplay, type ReplayInput } from "./_replay.ts";
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";
 import type {
   BatchOutcome,
@@ -219,9 +222,10 @@ export class SQLiteStorage implements Storage {
          object_name, ra, dec, ra_err, dec_err, midpoint_mjd_tai, band, psf_flux, psf_flux_err, snr,
          extendedness, reliability, visit, detector, observation_reason, target_name,
          schema_version, source, survey, is_reassociation, reassociation_reason,
-         cutout_science, cutout_template, cutout_difference, properties, run_id, ingested_at)
+         cutout_science, cutout_template, cutout_difference, properties,
+         ss_object_reassoc_time_mjd_tai, history, run_id, ingested_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-         ?, ?, ?, ?)`,
+         ?, ?, ?, ?, ?, ?)`,
     );
     for (const { alert: a, cutouts } of fresh) {
       insertAlert.run(
@@ -255,34 +259,97 @@ export class SQLiteStorage implements Storage {
         cutouts.template,
         cutouts.difference,
         a.properties,
+        a.ssObjectReassocTimeMjdTai,
+        packHistory(a.history),
         runId,
         now,
       );
     }
 
+    const insertSnapshot = this.#statement(
+      `INSERT INTO snapshot_observations (dia_source_id, observed_mjd, ss_object_id, reassoc_time,
+         run_id) VALUES (?, ?, ?, ?, ?)`,
+    );
+    for (const o of tracked.snapshots) {
+      insertSnapshot.run(o.diaSourceId, o.time, o.ssObjectId, o.reassocTime, runId);
+    }
+
     // A snapshot row that changed its DIASource's association is now the row's latest view:
     // the stored alert shows it, so queries on `alerts` find the reassociation too.
     const refreshSnapshot = this.#statement(
-      `UPDATE alerts SET ss_object_id = ?, is_reassociation = 1,
-         reassociation_reason = COALESCE(reassociation_reason, ?),
-         properties = COALESCE(?, properties)
+      `UPDATE alerts SET ss_object_id = ?, properties = COALESCE(?, properties)
        WHERE dia_source_id = ?`,
     );
+    const affected = new Set<bigint>();
     for (const a of reobserved) {
       if (a.reassociations.length === 0) continue;
-      refreshSnapshot.run(a.ssObjectId, a.reassociationReason, a.properties, a.diaSourceId);
+      refreshSnapshot.run(a.ssObjectId, a.properties, a.diaSourceId);
+      affected.add(a.diaSourceId);
+    }
+
+    const insertDetection = this.#statement(
+      `INSERT INTO reassociations (dia_source_id, reason, old_ss_object_id, new_ss_object_id,
+         old_reassoc_time, new_reassoc_time, alert_dia_source_id, run_id, detected_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const insert = (d: ReassociationDetection) =>
+      insertDetection.run(
+        d.diaSourceId,
+        d.reason,
+        d.oldSsObjectId,
+        d.newSsObjectId,
+        d.oldReassocTime,
+        d.newReassocTime,
+        d.alertDiaSourceId,
+        runId,
+        now,
+      );
+    for (const d of tracked.detections) insert(d);
+
+    // Late arrivals: replay those DIASources from everything stored (this batch included).
+    let detected = tracked.detections.length;
+    const removeDetection = this.#statement("DELETE FROM reassociations WHERE id = ?");
+    for (const id of tracked.replay) {
+      const state = this.#states.get(id) as SourceState;
+      const plan = planReplay(state, this.#replayInput(state));
+      state.ssObjectId = plan.result.ssObjectId;
+      state.reassocTime = plan.result.reassocTime;
+      state.runs = plan.result.runs;
+      for (const d of plan.remove) {
+        removeDetection.run(d.id);
+        affected.add(d.alertDiaSourceId);
+      }
+      for (const d of plan.add) {
+        insert(d);
+        affected.add(d.alertDiaSourceId);
+      }
+      detected += plan.add.length - plan.remove.length;
+    }
+    if (affected.size > 0) {
+      // The flags follow the alert's detections: the reason is its own DIASource's, else that
+      // of the lowest DIASource id (as alertReason() does in memory).
+      this.#statement(
+        `UPDATE alerts SET
+           is_reassociation = EXISTS (SELECT 1 FROM reassociations r
+             WHERE r.alert_dia_source_id = alerts.dia_source_id),
+           reassociation_reason = (SELECT r.reason FROM reassociations r
+             WHERE r.alert_dia_source_id = alerts.dia_source_id
+             ORDER BY r.dia_source_id <> alerts.dia_source_id, r.dia_source_id LIMIT 1)
+         WHERE dia_source_id IN (SELECT value FROM json_each(?))`,
+      ).run(_jsonIds([...affected]));
     }
 
     const upsertState = this.#statement(
       `INSERT INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
          ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
-         last_run_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         last_run_id, last_alert_id, runs)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (dia_source_id) DO UPDATE SET dia_object_id = excluded.dia_object_id,
          ss_object_id = excluded.ss_object_id,
          ss_object_reassoc_time_mjd_tai = excluded.ss_object_reassoc_time_mjd_tai,
          first_seen_mjd = excluded.first_seen_mjd, last_seen_mjd = excluded.last_seen_mjd,
-         times_seen = excluded.times_seen, last_run_id = excluded.last_run_id`,
+         times_seen = excluded.times_seen, last_run_id = excluded.last_run_id,
+         last_alert_id = excluded.last_alert_id, runs = excluded.runs`,
     );
     for (const s of tracked.changed) {
       upsertState.run(
@@ -295,25 +362,8 @@ export class SQLiteStorage implements Storage {
         s.timesSeen,
         s.firstRunId,
         s.lastRunId,
-      );
-    }
-
-    const insertDetection = this.#statement(
-      `INSERT INTO reassociations (dia_source_id, reason, old_ss_object_id, new_ss_object_id,
-         old_reassoc_time, new_reassoc_time, alert_dia_source_id, run_id, detected_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    for (const d of tracked.detections) {
-      insertDetection.run(
-        d.diaSourceId,
-        d.reason,
-        d.oldSsObjectId,
-        d.newSsObjectId,
-        d.oldReassocTime,
-        d.newReassocTime,
-        d.alertDiaSourceId,
-        runId,
-        now,
+        s.lastAlertId,
+        s.runs,
       );
     }
 
@@ -362,7 +412,7 @@ export class SQLiteStorage implements Storage {
       alertsIngested: fresh.length,
       alertsSkipped: batch.alerts.length - fresh.length,
       newSources: tracked.newSources,
-      reassociationsDetected: tracked.detections.length,
+      reassociationsDetected: detected,
       alertsQuarantined: batch.quarantine.length,
     };
     this.#statement(
@@ -432,13 +482,7 @@ export class SQLiteStorage implements Storage {
          ORDER BY id DESC LIMIT ?3`,
       ).all(query.reason ?? null, query.runId ?? null, query.limit ?? 100) as Row[]).map((r) => ({
         id: Number(r.id),
-        diaSourceId: r.dia_source_id as bigint,
-        reason: r.reason as ReassociationReason,
-        oldSsObjectId: r.old_ss_object_id as bigint | null,
-        newSsObjectId: r.new_ss_object_id as bigint | null,
-        oldReassocTime: r.old_reassoc_time as number | null,
-        newReassocTime: r.new_reassoc_time as number | null,
-        alertDiaSourceId: r.alert_dia_source_id as bigint,
+        ..._detection(r),
         runId: r.run_id === null ? null : Number(r.run_id),
         detectedAt: String(r.detected_at),
       }))
@@ -489,7 +533,8 @@ export class SQLiteStorage implements Storage {
   ): AsyncGenerator<Record<string, unknown>, void, undefined> {
     const since = options.sinceMjd ?? null;
     const sql = table === "alerts"
-      ? `SELECT * FROM alerts WHERE ?1 IS NULL OR midpoint_mjd_tai >= ?1 ORDER BY dia_source_id`
+      ? `SELECT ${this.#exportColumns()} FROM alerts WHERE ?1 IS NULL OR midpoint_mjd_tai >= ?1
+         ORDER BY dia_source_id`
       : `SELECT * FROM reassociations WHERE ?1 IS NULL OR alert_dia_source_id IN
            (SELECT dia_source_id FROM alerts WHERE midpoint_mjd_tai >= ?1) ORDER BY id`;
     // A statement of its own: a shared one would be reset by a query made while exporting.
@@ -649,6 +694,54 @@ export class SQLiteStorage implements Storage {
     return new Set(rows.map((r) => r.dia_source_id as bigint));
   }
 
+  // Every column but the packed history, which is replay data, not something to export.
+  #exportColumns(): string {
+    const columns = (this.#statement("PRAGMA table_info(alerts)").all() as Row[])
+      .map((c) => String(c.name))
+      .filter((name) => name !== "history");
+    return columns.map((c) => `"${c}"`).join(", ");
+  }
+
+  #replayInput(state: SourceState): ReplayInput {
+    const id = state.diaSourceId;
+    const trigger = this.#statement(
+      `SELECT midpoint_mjd_tai, ss_object_id, ss_object_reassoc_time_mjd_tai FROM alerts
+       WHERE dia_source_id = ?`,
+    ).get(id) as Row | undefined;
+    const snapshots = this.#statement(
+      `SELECT observed_mjd, ss_object_id, reassoc_time FROM snapshot_observations
+       WHERE dia_source_id = ? ORDER BY observed_mjd, id`,
+    ).all(id) as Row[];
+    const histories = state.diaObjectId === null ? [] : this.#statement(
+      `SELECT dia_source_id, midpoint_mjd_tai, history FROM alerts
+       WHERE dia_object_id = ? AND history IS NOT NULL`,
+    ).all(state.diaObjectId) as Row[];
+    const detections = this.#statement("SELECT * FROM reassociations WHERE dia_source_id = ?")
+      .all(id) as Row[];
+    return {
+      trigger: trigger === undefined ? null : {
+        diaSourceId: id,
+        time: trigger.midpoint_mjd_tai as number,
+        alertId: id,
+        ssObjectId: trigger.ss_object_id as bigint | null,
+        reassocTime: trigger.ss_object_reassoc_time_mjd_tai as number | null,
+      },
+      snapshots: snapshots.map((r) => ({
+        diaSourceId: id,
+        time: r.observed_mjd as number,
+        alertId: id,
+        ssObjectId: r.ss_object_id as bigint | null,
+        reassocTime: r.reassoc_time as number | null,
+      })),
+      histories: histories.map((r) => ({
+        alertId: r.dia_source_id as bigint,
+        time: r.midpoint_mjd_tai as number,
+        history: r.history as Uint8Array,
+      })),
+      detections: detections.map((r) => ({ ..._detection(r), id: r.id as bigint })),
+    };
+  }
+
   #loadStates(alerts: readonly AlertRecord[]): void {
     const wanted = new Set<bigint>();
     for (const alert of alerts) {
@@ -674,6 +767,9 @@ export class SQLiteStorage implements Storage {
         timesSeen: Number(r.times_seen),
         firstRunId: Number(r.first_run_id),
         lastRunId: Number(r.last_run_id),
+        // Rows written before schema 4 have no latest alert: any id orders after it.
+        lastAlertId: (r.last_alert_id as bigint | null) ?? -(2n ** 63n),
+        runs: Number(r.runs ?? 1),
       });
     }
   }
@@ -746,6 +842,18 @@ function _storageError(location: string, error: unknown, timeoutMs: number): Sto
     );
   }
   return new StorageError(`Database "${location}" failed: ${message}`, { cause: error });
+}
+
+function _detection(r: Row): ReassociationDetection {
+  return {
+    diaSourceId: r.dia_source_id as bigint,
+    reason: r.reason as ReassociationReason,
+    oldSsObjectId: r.old_ss_object_id as bigint | null,
+    newSsObjectId: r.new_ss_object_id as bigint | null,
+    oldReassocTime: r.old_reassoc_time as number | null,
+    newReassocTime: r.new_reassoc_time as number | null,
+    alertDiaSourceId: r.alert_dia_source_id as bigint,
+  };
 }
 
 function _runRecord(r: Row): IngestionRunRecord {

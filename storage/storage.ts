@@ -274,7 +274,8 @@ export interface Storage extends AsyncDisposable, SchemaStore {
   /** Table sizes and summaries. */
   stats(): Promise<DatabaseStats>;
   /**
-   * Every row of a table in key order, columns in table order, ids as `bigint`.
+   * Every row of a table in key order, columns in table order (without `alerts.history`, the
+   * packed histories kept for replays), ids as `bigint`.
    *
    * @param table `alerts` or `reassociations`.
    * @param options Filters.
