@@ -21,11 +21,12 @@ import {
   KafkaSource,
   type KafkaTls,
   MockSource,
+  openStorage,
   type PartitionLag,
-  readOnlyQuery,
+  queryReadOnly,
   REASSOCIATION_REASONS,
   type ReassociationReason,
-  SQLiteStorage,
+  type Storage,
   stringifyExact,
   UsageError,
   writeExport,
@@ -49,7 +50,8 @@ Commands:
   query "SQL"      Run your own SQL on a read-only connection (--json, --format csv)
 
 Common options:
-  --db PATH        SQLite database (env LSST_DB; default data/alerts.db)
+  --db PATH|URL    SQLite file, or postgres://user:password@host/db for PostgreSQL
+                   (env LSST_DB; default data/alerts.db)
   --json           Machine-readable output on stdout
   -h, --help       This help
 
@@ -427,15 +429,15 @@ async function _query(flags: Flags, args: readonly string[]): Promise<number> {
   if (format !== "table" && format !== "json" && format !== "csv") {
     throw new UsageError(`Unknown query format "${format}": expected table, json or csv`);
   }
-  const rows = readOnlyQuery(_databasePath(flags), sql);
+  const rows = queryReadOnly(_databasePath(flags), sql);
   if (format !== "table") {
-    await writeExport(_async(rows), Deno.stdout.writable, { format, preventClose: true });
+    await writeExport(rows, Deno.stdout.writable, { format, preventClose: true });
     return 0;
   }
   const limit = _integer(flags, "limit", 100, 1);
   const shown: Array<Record<string, unknown>> = [];
   let more = false;
-  for (const row of rows) {
+  for await (const row of rows) {
     if (shown.length === limit) {
       more = true;
       break;
@@ -453,10 +455,6 @@ async function _query(flags: Flags, args: readonly string[]): Promise<number> {
     console.log(`(only the first ${limit} rows; --limit N, --json or --format csv for more)`);
   }
   return 0;
-}
-
-async function* _async<T>(rows: Iterable<T>): AsyncGenerator<T> {
-  yield* rows;
 }
 
 function _cell(value: unknown): string {
@@ -520,13 +518,13 @@ function _databasePath(flags: Flags): string {
 
 async function _withStorage(
   flags: Flags,
-  work: (storage: SQLiteStorage) => Promise<number>,
+  work: (storage: Storage) => Promise<number>,
 ): Promise<number> {
-  await using storage = new SQLiteStorage(_databasePath(flags));
+  await using storage = openStorage(_databasePath(flags));
   return await work(storage);
 }
 
-function _openSource(flags: Flags, storage: SQLiteStorage): AlertSource {
+function _openSource(flags: Flags, storage: Storage): AlertSource {
   const name = flags.source ?? "mock";
   if (name === "file") {
     const path = _text(flags, "path");
@@ -621,7 +619,7 @@ async function _ingest(flags: Flags): Promise<number> {
   if (typeof cutoutsDir !== "string" || cutoutsDir === "") {
     throw new UsageError("Option --cutouts-dir needs a path");
   }
-  await using storage = new SQLiteStorage(_databasePath(flags));
+  await using storage = openStorage(_databasePath(flags));
   await storage.initialize();
   await using source = _openSource(flags, storage);
   // A security warning, not progress: --json and --quiet keep it (it goes to stderr).

@@ -1,10 +1,12 @@
 /**
- * Where alerts go: the storage contract and its SQLite implementation.
+ * Where alerts go: the storage contract, SQLite (embedded default) and PostgreSQL (many workers).
  *
  * @module
  */
 
 export * from "./export_writer.ts";
+export * from "./open_storage.ts";
+export * from "./postgres_storage.ts";
 export * from "./read_only_query.ts";
 export * from "./storage.ts";
 export * from "./sqlite_storage.ts";

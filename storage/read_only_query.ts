@@ -6,7 +6,9 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
+import postgres from "postgres";
 import { StorageError } from "../pipeline/errors.ts";
+import { isPostgresUrl } from "./open_storage.ts";
 
 /**
  * Run one SQL statement on a read-only connection and yield its rows, ids as exact `bigint`.
@@ -73,5 +75,50 @@ function _withoutLeadingComments(sql: string): string {
       const end = trimmed.indexOf("*/");
       rest = end < 0 ? "" : trimmed.slice(end + 2);
     } else return trimmed;
+  }
+}
+
+/**
+ * Run one SQL statement read-only on SQLite (see {@linkcode readOnlyQuery}) or PostgreSQL (in a
+ * `READ ONLY` transaction, streamed with a cursor), yielding rows with exact 64-bit ids.
+ *
+ * @param location SQLite path or `postgres://` URL.
+ * @param sql One statement.
+ * @returns The rows.
+ * @throws {StorageError} When the statement fails or tries to write.
+ * @example
+ * ```ts ignore
+ * import { queryReadOnly } from "./read_only_query.ts";
+ * for await (const row of queryReadOnly("postgres://db/alerts", "SELECT 1 AS one")) row.one;
+ * ```
+ */
+export async function* queryReadOnly(
+  location: string,
+  sql: string,
+): AsyncGenerator<Record<string, unknown>, void, undefined> {
+  if (!isPostgresUrl(location)) {
+    yield* readOnlyQuery(location, sql);
+    return;
+  }
+  const client = postgres(location, {
+    max: 1,
+    types: { bigint: postgres.BigInt },
+    onnotice: () => {},
+    // Every transaction of this connection is read-only, whatever the statement says.
+    connection: { default_transaction_read_only: true },
+  });
+  let connection: postgres.ReservedSql<{ bigint: bigint }> | null = null;
+  try {
+    connection = await client.reserve();
+    await connection`BEGIN READ ONLY`;
+    for await (const rows of connection.unsafe(sql).cursor(500)) {
+      for (const row of rows) yield { ...row };
+    }
+    await connection`ROLLBACK`;
+  } catch (error) {
+    throw new StorageError(`Query failed: ${(error as Error).message}`, { cause: error });
+  } finally {
+    connection?.release();
+    await client.end({ timeout: 5 });
   }
 }
