@@ -215,6 +215,24 @@ export class KafkaClient {
   }
 
   /**
+   * How many members a consumer group has now (0 when it is empty or unknown).
+   *
+   * @param groupId The group.
+   * @returns The member count.
+   */
+  async groupMembers(groupId: string): Promise<number> {
+    const admin = this.#kafka.admin();
+    try {
+      await admin.connect();
+      const { groups } = await admin.describeGroups([groupId]);
+      const group = groups[0];
+      return group !== undefined && group.state === "Stable" ? group.members.length : 0;
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /**
    * Committed offsets and lag of a group on its topics.
    *
    * @param groupId The group.

@@ -129,7 +129,7 @@ export async function reap(child: Deno.ChildProcess): Promise<void> {
   } catch {
     // Already exited.
   }
-  await child.output().catch(() => {});
+  await child.status;
 }
 
 /**
