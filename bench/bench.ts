@@ -7,7 +7,10 @@
  * `file` (a 20,000-alert v11 Avro container → SQLite with and without cutouts, and avsc's raw
  * decode rate of the same bytes; needs the shared fixtures for the official schema), `kafka`
  * (20,000 v11 alerts through the project's test broker, started here when KAFKA_BOOTSTRAP is
- * not set, against the file source on the same alerts).
+ * not set, against the file source on the same alerts), `storage` (SQLite vs PostgreSQL batch
+ * writes, 100,000 alerts), `scale` (a 40,000-alert burst through Kafka into PostgreSQL with 1 and
+ * with 3 workers); the last two start the test PostgreSQL server when LSST_TEST_POSTGRES_URL is
+ * not set.
  *
  * @module
  */
@@ -37,28 +40,38 @@ const CASES: Case[] = [
     args: ["20000", mode],
   })),
   { suite: "kafka", script: "kafka_ingest.ts", args: ["20000"] },
+  { suite: "storage", script: "storage_compare.ts", args: ["100000"] },
+  { suite: "scale", script: "scale_out.ts", args: ["40000"] },
 ];
 
 const json = Deno.args.includes("--json");
 const suites = Deno.args.filter((a) => !a.startsWith("--"));
 const selected = CASES.filter((c) => suites.length === 0 || suites.includes(c.suite));
 if (selected.length === 0) {
-  console.error(`No benchmark suite named ${suites.join(", ")}: expected mock, file or kafka`);
+  console.error(
+    `No benchmark suite named ${suites.join(", ")}: expected mock, file, kafka, storage or scale`,
+  );
   Deno.exit(2);
 }
 
-// The Kafka suite needs the test broker: start it for the run when none is given.
-let startedBroker = false;
-if (selected.some((c) => c.suite === "kafka") && !Deno.env.get("KAFKA_BOOTSTRAP")) {
-  const script = fileURLToPath(new URL("../scripts/kafka.sh", import.meta.url));
-  const out = await new Deno.Command("bash", { args: [script, "start"], stderr: "inherit" })
-    .output();
-  if (!out.success) throw new Error("Cannot start the test Kafka broker");
+// Suites that need the test services start them for the run when none is given.
+const started: string[] = [];
+async function service(script: string, variable: string): Promise<void> {
+  if (Deno.env.get(variable)) return;
+  const path = fileURLToPath(new URL(`../scripts/${script}`, import.meta.url));
+  const out = await new Deno.Command("bash", { args: [path, "start"], stderr: "inherit" }).output();
+  if (!out.success) throw new Error(`Cannot start ${script}`);
   for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
-    const [key, value] = line.split("=");
-    if (key?.startsWith("KAFKA_") && value) Deno.env.set(key, value);
+    const at = line.indexOf("=");
+    if (at > 0 && /^(KAFKA|LSST)_/.test(line)) Deno.env.set(line.slice(0, at), line.slice(at + 1));
   }
-  startedBroker = true;
+  started.push(path);
+}
+if (selected.some((c) => c.suite === "kafka" || c.suite === "scale")) {
+  await service("kafka.sh", "KAFKA_BOOTSTRAP");
+}
+if (selected.some((c) => c.suite === "storage" || c.suite === "scale")) {
+  await service("postgres.sh", "LSST_TEST_POSTGRES_URL");
 }
 
 const results: Figures[] = [];
@@ -76,18 +89,18 @@ for (const c of selected) {
     }).output();
     const text = new TextDecoder().decode(out.stdout).trim();
     if (!out.success) throw new Error(`Benchmark ${c.script} ${c.args.join(" ")} failed`);
-    const figures = JSON.parse(text.split("\n").at(-1) ?? "{}") as Figures;
-    results.push(figures);
-    if (!json) console.log(Object.entries(figures).map(([k, v]) => `${k}=${v}`).join("  "));
+    // A case prints one JSON line per measurement.
+    for (const line of text.split("\n").filter((l) => l.startsWith("{"))) {
+      const figures = JSON.parse(line) as Figures;
+      results.push(figures);
+      if (!json) console.log(Object.entries(figures).map(([k, v]) => `${k}=${v}`).join("  "));
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 await Deno.remove(shared, { recursive: true });
-if (startedBroker) {
-  const script = fileURLToPath(new URL("../scripts/kafka.sh", import.meta.url));
-  await new Deno.Command("bash", { args: [script, "stop"] }).output();
-}
+for (const path of started) await new Deno.Command("bash", { args: [path, "stop"] }).output();
 if (json) {
   console.log(
     JSON.stringify({ machine: { cores: navigator.hardwareConcurrency }, results }, null, 2),
