@@ -404,7 +404,11 @@ export class SQLiteStorage implements Storage {
       `INSERT INTO source_cursors (source, stream, position, run_id, updated_at)
        VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (source, stream) DO UPDATE SET position = excluded.position,
-         run_id = excluded.run_id, updated_at = excluded.updated_at`,
+         run_id = excluded.run_id, updated_at = excluded.updated_at
+       -- A worker that lost a partition in a rebalance must not move its offset back.
+       WHERE NOT (source_cursors.position NOT GLOB '*[^0-9]*'
+         AND excluded.position NOT GLOB '*[^0-9]*'
+         AND CAST(excluded.position AS INTEGER) < CAST(source_cursors.position AS INTEGER))`,
     );
     for (const c of batch.cursors) upsertCursor.run(batch.source, c.stream, c.position, runId, now);
 

@@ -427,3 +427,26 @@ Deno.test("iterateRows() streams alerts and detections since an MJD, ids exact",
     [],
   );
 });
+
+Deno.test("writeBatch() never moves an offset cursor back (a worker that lost its partition)", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  await storage.initialize();
+  const runId = await storage.beginRun("kafka", {});
+  const write = (position: string) =>
+    storage.writeBatch(runId, {
+      source: "kafka",
+      alerts: [],
+      quarantine: [],
+      cursors: [{ stream: "t/0", position }, {
+        stream: "f.avro",
+        position: position === "90" ? "5:1" : "12:0",
+      }],
+    });
+  await write("100");
+  await write("90");
+  // Offsets only move forward; other positions (file blocks) are whatever was stored last.
+  assert.deepEqual(
+    await storage.loadCursors("kafka"),
+    new Map([["t/0", "100"], ["f.avro", "5:1"]]),
+  );
+});
