@@ -12,6 +12,7 @@ import {
   ANTARESSource,
   CutoutProcessor,
   type DatabaseStats,
+  decodeRawAlert,
   FileSource,
   IngestionPipeline,
   type IngestionProgress,
@@ -48,6 +49,7 @@ Commands:
   export           Write alerts (or reassociation detections) as CSV or JSON
   kafka-lag        Committed offsets and lag of a Kafka consumer group
   query "SQL"      Run your own SQL on a read-only connection (--json, --format csv)
+  show-alert ID    The whole packet of an alert ingested with --keep-raw, as exact JSON
 
 Common options:
   --db PATH|URL    SQLite file, or postgres://user:password@host/db for PostgreSQL
@@ -63,6 +65,8 @@ ingest options:
                    Confluent-framed messages, gzip variants and CSV exports
   --schema-registry URL  Confluent Schema Registry for framed messages
   --schema-dir DIR Schemas laid out as <M.m>/*.avsc, for framed messages
+  --no-decode-worker  Read and decode containers on the main thread (default: in a worker
+                   when the machine has more than one core)
 
 ingest --source kafka options (also file's --schema-registry and --schema-dir):
   --bootstrap-servers H:P[,H:P]  Brokers
@@ -91,6 +95,8 @@ ingest --source antares options (also --topic, --group-id, --bootstrap-servers, 
   --batch-size N   Records per transaction (default 500)
   --cutouts-dir D  Where FITS cutouts go (default data/cutouts)
   --no-cutouts     Do not write cutout files
+  --keep-raw       file and kafka: also keep each new alert's Avro payload and writer schema
+                   (table raw_alerts), for show-alert
   --quiet          No progress line and no summary
 
 export options:
@@ -149,8 +155,11 @@ const OPTIONS = {
     "batch-size": { type: "string" },
     "cutouts-dir": { type: "string" },
     "no-cutouts": { type: "boolean" },
+    "keep-raw": { type: "boolean" },
+    "no-decode-worker": { type: "boolean" },
     quiet: { type: "boolean" },
   },
+  "show-alert": COMMON,
   "db-init": COMMON,
   "db-stats": COMMON,
   query: { ...COMMON, format: { type: "string" }, limit: { type: "string" } },
@@ -221,6 +230,8 @@ export async function main(args: readonly string[]): Promise<number> {
         });
       case "query":
         return await _query(flags, rest);
+      case "show-alert":
+        return await _showAlert(flags, rest);
       case "db-stats":
         return await _withStorage(flags, async (storage) => {
           await storage.initialize();
@@ -298,7 +309,7 @@ function _parse(command: Command, args: string[]): Flags {
       strict: true,
       allowPositionals: true,
     });
-    if (positionals.length > (command === "query" ? 1 : 0)) {
+    if (positionals.length > (command === "query" || command === "show-alert" ? 1 : 0)) {
       throw new UsageError(`Unexpected argument "${positionals[0]}" for "${command}"`);
     }
     return values as Flags;
@@ -463,6 +474,33 @@ function _cell(value: unknown): string {
   return String(value);
 }
 
+async function _showAlert(flags: Flags, args: readonly string[]): Promise<number> {
+  const { positionals } = parseArgs({
+    args: [...args],
+    options: OPTIONS["show-alert"],
+    strict: true,
+    allowPositionals: true,
+  });
+  const text = positionals[0];
+  if (text === undefined || !/^-?\d+$/.test(text)) {
+    throw new UsageError(
+      "show-alert needs the alert's DIASource id: show-alert 170094456272322680",
+    );
+  }
+  return await _withStorage(flags, async (storage) => {
+    await storage.initialize();
+    const raw = await storage.rawAlert(BigInt(text));
+    if (raw === null) {
+      console.error(
+        `Alert ${text} has no kept payload in "${storage.location}": ingest it with --keep-raw`,
+      );
+      return 1;
+    }
+    console.log(stringifyExact(decodeRawAlert(raw), 2));
+    return 0;
+  });
+}
+
 async function _export(flags: Flags): Promise<number> {
   const format = _text(flags, "format") ?? "csv";
   if (format !== "csv" && format !== "json") {
@@ -536,6 +574,7 @@ function _openSource(flags: Flags, storage: Storage): AlertSource {
     return new FileSource({
       path,
       schemaStore: storage,
+      ...(flags["no-decode-worker"] ? { decodeWorker: false } : {}),
       ...(registry === undefined ? {} : { schemaRegistry: registry }),
       ...(schemaDir === undefined ? {} : { schemaDir }),
     });
@@ -651,7 +690,8 @@ async function _ingest(flags: Flags): Promise<number> {
 
   const tty = !flags.quiet && !flags.json && Deno.stderr.isTerminal();
   try {
-    const run = await new IngestionPipeline(source, storage, { batchSize, cutouts }).run({
+    const keepRaw = flags["keep-raw"] === true;
+    const run = await new IngestionPipeline(source, storage, { batchSize, cutouts, keepRaw }).run({
       signal: controller.signal,
       ...(limit === undefined ? {} : { limit }),
       ...(durationSeconds === undefined ? {} : { durationSeconds }),

@@ -145,6 +145,14 @@ CREATE TABLE IF NOT EXISTS schemas (
 CREATE UNIQUE INDEX IF NOT EXISTS schemas_id ON schemas (id) WHERE id IS NOT NULL;
 
 -- Records that could not be decoded or stored, with their raw bytes for replay.
+-- Each alert's Avro payload as it arrived, kept when ingesting with --keep-raw, so the whole
+-- packet can be decoded again (show-alert) with the writer schema it names.
+CREATE TABLE IF NOT EXISTS raw_alerts (
+  dia_source_id      INTEGER PRIMARY KEY,
+  schema_fingerprint TEXT    NOT NULL REFERENCES schemas (fingerprint),
+  payload            BLOB    NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS quarantine (
   id             INTEGER PRIMARY KEY AUTOINCREMENT,
   source         TEXT    NOT NULL,

@@ -29,6 +29,12 @@ export interface IngestionPipelineOptions {
   cutouts?: CutoutProcessor | null;
   /** Longest a read record waits for its batch to fill before the batch is stored. Default 1,000 ms. */
   maxBatchDelayMs?: number;
+  /**
+   * Keep each new alert's Avro payload and writer schema (`raw_alerts`), so the whole packet
+   * can be decoded later (`show-alert`). Only Avro sources (file, Kafka) have payloads.
+   * Default `false`.
+   */
+  keepRaw?: boolean;
 }
 
 /** Running totals, reported after every batch. */
@@ -101,6 +107,7 @@ export class IngestionPipeline {
   #batchSize: number;
   #cutouts: CutoutProcessor | null;
   #maxBatchDelayMs: number;
+  #keepRaw: boolean;
 
   /**
    * Connect a source to a storage.
@@ -115,6 +122,7 @@ export class IngestionPipeline {
     this.#batchSize = options.batchSize ?? 500;
     this.#cutouts = options.cutouts ?? null;
     this.#maxBatchDelayMs = options.maxBatchDelayMs ?? 1000;
+    this.#keepRaw = options.keepRaw ?? false;
     if (!Number.isInteger(this.#batchSize) || this.#batchSize < 1) {
       throw new RangeError(`Batch size must be a positive integer: ${this.#batchSize}`);
     }
@@ -309,17 +317,20 @@ export class IngestionPipeline {
     quarantine: QuarantineEntry[],
   ): Promise<StoredAlert[]> {
     const processor = this.#cutouts;
+    const keepRaw = this.#keepRaw;
     if (processor === null) {
-      return decoded.map(({ alert, cutoutPaths }) => ({
+      return decoded.map(({ alert, cutoutPaths, raw }) => ({
         alert,
         cutouts: cutoutPaths ?? NO_CUTOUTS,
+        raw: keepRaw ? raw ?? null : null,
       }));
     }
     const known = await this.#storage.knownAlertIds(decoded.map((d) => d.alert.diaSourceId));
     return await Promise.all(decoded.map(async (item): Promise<StoredAlert> => {
       const { alert, cursor } = item;
       const given = item.cutoutPaths ?? NO_CUTOUTS;
-      if (known.has(alert.diaSourceId)) return { alert, cutouts: given };
+      const raw = keepRaw ? item.raw ?? null : null;
+      if (known.has(alert.diaSourceId)) return { alert, cutouts: given, raw };
       const result = await processor.process(alert);
       for (const problem of result.problems) {
         quarantine.push({
@@ -333,6 +344,7 @@ export class IngestionPipeline {
       }
       return {
         alert,
+        raw,
         cutouts: {
           science: result.science ?? given.science,
           template: result.template ?? given.template,
@@ -369,9 +381,10 @@ export function ingest(
   storage: Storage,
   options: IngestOptions = {},
 ): Promise<IngestionRun> {
-  const { batchSize, cutouts, maxBatchDelayMs, ...run } = options;
+  const { batchSize, cutouts, maxBatchDelayMs, keepRaw, ...run } = options;
   return new IngestionPipeline(source, storage, {
     ...(batchSize === undefined ? {} : { batchSize }),
+    ...(keepRaw === undefined ? {} : { keepRaw }),
     ...(cutouts === undefined ? {} : { cutouts }),
     ...(maxBatchDelayMs === undefined ? {} : { maxBatchDelayMs }),
   }).run(run);

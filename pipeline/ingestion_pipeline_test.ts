@@ -75,6 +75,7 @@ function interceptWrites(
     beginRun: (source, params) => inner.beginRun(source, params),
     loadCursors: (source) => inner.loadCursors(source),
     knownAlertIds: (ids) => inner.knownAlertIds(ids),
+    rawAlert: (id) => inner.rawAlert(id),
     writeBatch,
     finishRun: (runId, status, error) => inner.finishRun(runId, status, error),
     listRuns: (limit) => inner.listRuns(limit),

@@ -13,6 +13,7 @@
  */
 
 import type { AlertRecord, ReassociationDetection, ReassociationReason } from "./alert_record.ts";
+import { IdMap } from "./id_map.ts";
 
 /** What the tracker remembers about one DIASource (a `processed_sources` row). */
 export interface SourceState {
@@ -38,6 +39,14 @@ export interface SourceState {
   firstRunId: number;
   /** Run that last saw it. */
   lastRunId: number;
+}
+
+/** Where tracking finds and keeps states by DIASource id (a `Map` will do). */
+export interface StateLookup {
+  /** The state of a DIASource, `undefined` for one never seen. */
+  get(id: bigint): SourceState | undefined;
+  /** Keep the state of a DIASource seen for the first time. */
+  set(id: bigint, state: SourceState): unknown;
 }
 
 /** The association part of a state or an observation. */
@@ -171,10 +180,24 @@ export function alertReason(
   return best?.reason ?? null;
 }
 
+/** What a state held before a batch touched it: enough for storage to write only the change. */
+export type StoredState = Readonly<
+  Pick<
+    SourceState,
+    "diaObjectId" | "ssObjectId" | "reassocTime" | "firstSeenMjd" | "timesSeen" | "runs"
+  >
+>;
+
 /** What tracking one batch of alerts produced. */
 export interface TrackResult {
   /** States that changed and must be written, in first-touched order. */
   changed: SourceState[];
+  /**
+   * The changed states that existed before the batch, with what they held then; the others
+   * are new. A state whose association, first sighting and segments are as they were only
+   * moved forward (times seen, latest sighting): storage can write that as one set-based bump.
+   */
+  previous: Map<SourceState, StoredState>;
   /** How many of them were seen for the first time. */
   newSources: number;
   /** Detections of in-order observations (those of `replay` DIASources excluded). */
@@ -214,59 +237,85 @@ export interface TrackResult {
  */
 export function trackAlerts(
   alerts: readonly AlertRecord[],
-  states: Map<bigint, SourceState>,
+  states: StateLookup,
   runId: number,
   reobserved: ReadonlySet<AlertRecord> = new Set(),
 ): TrackResult {
-  const changed = new Set<SourceState>();
+  // Changed states in first-touched order; `touched` marks them (faster than a Set of objects).
+  const changed: SourceState[] = [];
+  let observations = 0;
+  for (const alert of alerts) observations += 1 + alert.history.length;
+  const touched = new IdMap<true>(observations * 2);
+  const previous = new Map<SourceState, StoredState>();
   const detections: ReassociationDetection[] = [];
   const replay = new Set<bigint>();
   const snapshots: Observation[] = [];
   let newSources = 0;
 
-  const observe = (alert: AlertRecord, observation: Observation): void => {
-    const { diaSourceId, time } = observation;
+  // Called for every DIASource of every history: plain arguments, no object per call.
+  const observe = (
+    alert: AlertRecord,
+    diaSourceId: bigint,
+    time: number,
+    alertId: bigint,
+    ssObjectId: bigint | null,
+    reassocTime: number | null,
+  ): void => {
     const state = states.get(diaSourceId);
     if (state === undefined) {
       const fresh: SourceState = {
         diaSourceId,
         diaObjectId: alert.diaObjectId,
-        ssObjectId: observation.ssObjectId,
-        reassocTime: observation.reassocTime,
+        ssObjectId,
+        reassocTime,
         firstSeenMjd: time,
         lastSeenMjd: time,
-        lastAlertId: observation.alertId,
+        lastAlertId: alertId,
         timesSeen: 1,
         runs: 1,
         firstRunId: runId,
         lastRunId: runId,
       };
       states.set(diaSourceId, fresh);
-      changed.add(fresh);
+      touched.set(diaSourceId, true);
+      changed.push(fresh);
       newSources++;
       return;
     }
-    changed.add(state);
+    if (!touched.has(diaSourceId)) {
+      touched.set(diaSourceId, true);
+      changed.push(state);
+      previous.set(state, {
+        diaObjectId: state.diaObjectId,
+        ssObjectId: state.ssObjectId,
+        reassocTime: state.reassocTime,
+        firstSeenMjd: state.firstSeenMjd,
+        timesSeen: state.timesSeen,
+        runs: state.runs,
+      });
+    }
     state.timesSeen++;
     state.lastRunId = runId;
     state.diaObjectId ??= alert.diaObjectId;
     if (time < state.firstSeenMjd) state.firstSeenMjd = time;
-    const inOrder =
-      compareObservations(observation, { time: state.lastSeenMjd, alertId: state.lastAlertId }) >=
-        0;
+    // compareObservations(observation, latest) >= 0, written out: this runs per history entry.
+    const inOrder = time !== state.lastSeenMjd
+      ? !(time < state.lastSeenMjd)
+      : alertId >= state.lastAlertId;
     if (inOrder) {
       state.lastSeenMjd = time;
-      state.lastAlertId = observation.alertId;
+      state.lastAlertId = alertId;
     }
     // Its replay covers every observation, this one included.
-    if (replay.has(diaSourceId)) return;
+    if (replay.size > 0 && replay.has(diaSourceId)) return;
+    const observation: Association = { ssObjectId, reassocTime };
     if (!inOrder) {
       // Joining the only segment, with the same association, changes no detection.
       if (state.runs === 1 && _sameAssociation(state, observation)) return;
       replay.add(diaSourceId);
       return;
     }
-    const detection = _fold(state, observation);
+    const detection = _fold(state, { diaSourceId, time, alertId, ssObjectId, reassocTime });
     if (detection !== null) {
       detections.push(detection);
       alert.reassociations.push(detection);
@@ -275,6 +324,7 @@ export function trackAlerts(
 
   for (const alert of alerts) {
     const time = alert.midpointMjdTai;
+    const alertId = alert.diaSourceId;
     if (alert.snapshot) {
       const state = states.get(alert.diaSourceId);
       if (reobserved.has(alert) && _unchanged(state, alert)) continue;
@@ -282,29 +332,38 @@ export function trackAlerts(
       const observation: Observation = {
         diaSourceId: alert.diaSourceId,
         time: state === undefined ? time : Math.max(time, state.lastSeenMjd),
-        alertId: alert.diaSourceId,
+        alertId,
         ssObjectId: alert.ssObjectId,
         reassocTime: alert.ssObjectReassocTimeMjdTai,
       };
       snapshots.push(observation);
-      observe(alert, observation);
+      observe(
+        alert,
+        observation.diaSourceId,
+        observation.time,
+        alertId,
+        observation.ssObjectId,
+        observation.reassocTime,
+      );
     } else {
-      observe(alert, {
-        diaSourceId: alert.diaSourceId,
+      observe(
+        alert,
+        alert.diaSourceId,
         time,
-        alertId: alert.diaSourceId,
-        ssObjectId: alert.ssObjectId,
-        reassocTime: alert.ssObjectReassocTimeMjdTai,
-      });
+        alertId,
+        alert.ssObjectId,
+        alert.ssObjectReassocTimeMjdTai,
+      );
     }
     for (const entry of alert.history) {
-      observe(alert, {
-        diaSourceId: entry.diaSourceId,
+      observe(
+        alert,
+        entry.diaSourceId,
         time,
-        alertId: alert.diaSourceId,
-        ssObjectId: entry.ssObjectId,
-        reassocTime: entry.ssObjectReassocTimeMjdTai,
-      });
+        alertId,
+        entry.ssObjectId,
+        entry.ssObjectReassocTimeMjdTai,
+      );
     }
   }
 
@@ -321,7 +380,7 @@ export function trackAlerts(
     alert.isReassociation = true;
     alert.reassociationReason = alertReason(alert.diaSourceId, alert.reassociations);
   }
-  return { changed: [...changed], newSources, detections: kept, replay, snapshots };
+  return { changed, previous, newSources, detections: kept, replay, snapshots };
 }
 
 // One step of the fold: the detection the observation fires, and the state after it. Shared by

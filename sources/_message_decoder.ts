@@ -6,11 +6,12 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import type { AlertRecord } from "../pipeline/alert_record.ts";
+import type { RawPayload, StoredSchema } from "../storage/storage.ts";
 import { ByteStream } from "./byte_stream.ts";
 import { type LsstAlertPacket, toAlertRecord } from "./lsst_packet.ts";
 import { OCF_MAGIC, readOcfBlocks, readOcfHeader } from "./ocf_reader.ts";
+import type { ProjectedDatum } from "./avro_projection.ts";
 import type { ResolvedSchema, SchemaResolver } from "./schema_resolver.ts";
 import { toZtfAlertRecord, type ZtfAlertPacket } from "./ztf_packet.ts";
 
@@ -46,13 +47,32 @@ export function packetToAlertRecord(
   });
 }
 
+/** A decoded alert with the bytes it came from. */
+export interface DecodedPacket {
+  /** The alert. */
+  alert: AlertRecord;
+  /** Its Avro payload and writer schema. */
+  raw: RawPayload;
+}
+
+/**
+ * A resolved schema as the `schemas` table keeps it.
+ *
+ * @param schema The schema.
+ * @returns Its stored form.
+ */
+export function storedSchema(schema: ResolvedSchema): StoredSchema {
+  const { fingerprint, id, version, survey, json } = schema;
+  return { fingerprint, id, version, survey, json };
+}
+
 /**
  * Decode one Confluent-framed message: `0x00`, a big-endian schema id, schemaless Avro.
  *
  * @param bytes The message.
  * @param resolver Finds the writer schema by id.
  * @param source Source name for the record.
- * @returns The alert and the schema id.
+ * @returns The alert, and its payload with the writer schema (for `--keep-raw`).
  * @throws {RangeError} When the frame or the record is malformed (or the schema id unknown).
  * @throws {TypeError} When the packet is not a valid alert.
  * @throws {SourceError} When the schema registry cannot be reached.
@@ -61,7 +81,7 @@ export async function decodeFramed(
   bytes: Uint8Array,
   resolver: SchemaResolver,
   source: string,
-): Promise<AlertRecord> {
+): Promise<DecodedPacket> {
   if (bytes.length < 5) {
     throw new RangeError(`The message is ${bytes.length} bytes, shorter than its 5-byte header`);
   }
@@ -70,21 +90,21 @@ export async function decodeFramed(
   }
   const id = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getInt32(1);
   const schema = await resolver.byId(id);
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let decoded: { value: unknown; offset: number };
+  let decoded: ProjectedDatum;
   try {
-    schema.guard(bytes, 5);
-    decoded = schema.type.decode(buffer, 5);
+    decoded = schema.project(bytes, 5);
   } catch (error) {
     throw new RangeError(`Cannot decode it with schema ${id}: ${(error as Error).message}`, {
       cause: error,
     });
   }
-  if (decoded.offset < 0) throw new RangeError(`It ends inside the record (schema ${id})`);
-  if (decoded.offset !== bytes.length) {
-    throw new RangeError(`${bytes.length - decoded.offset} bytes follow the record (schema ${id})`);
+  if (decoded.end !== bytes.length) {
+    throw new RangeError(`${bytes.length - decoded.end} bytes follow the record (schema ${id})`);
   }
-  return packetToAlertRecord(decoded.value, schema, source);
+  return {
+    alert: packetToAlertRecord(decoded.value, schema, source),
+    raw: { payload: bytes.subarray(5), schema: storedSchema(schema) },
+  };
 }
 
 /**
@@ -93,7 +113,7 @@ export async function decodeFramed(
  * @param bytes The container.
  * @param resolver Parses (and keeps) its embedded schema.
  * @param source Source name for the records.
- * @returns The alerts.
+ * @returns The alerts, each with its payload and the writer schema.
  * @throws {RangeError} When the container is damaged, its embedded schema included.
  * @throws {TypeError} When a packet is not a valid alert.
  */
@@ -101,7 +121,7 @@ export async function decodeContainer(
   bytes: Uint8Array,
   resolver: SchemaResolver,
   source: string,
-): Promise<AlertRecord[]> {
+): Promise<DecodedPacket[]> {
   const stream = ByteStream.fromBytes(bytes);
   const header = await readOcfHeader(stream);
   let schema: ResolvedSchema;
@@ -113,17 +133,18 @@ export async function decodeContainer(
       cause: error,
     });
   }
-  const alerts: AlertRecord[] = [];
+  const stored = storedSchema(schema);
+  const alerts: DecodedPacket[] = [];
   for await (const block of readOcfBlocks(stream, header)) {
     if (block.kind === "damaged") throw new RangeError(block.error);
-    const buffer = Buffer.from(block.data.buffer, block.data.byteOffset, block.data.byteLength);
     let at = 0;
     for (let i = 0; i < block.count; i++) {
-      schema.guard(block.data, at);
-      const decoded = schema.type.decode(buffer, at);
-      if (decoded.offset < 0) throw new RangeError(`Record ${i} is truncated`);
-      at = decoded.offset;
-      alerts.push(packetToAlertRecord(decoded.value, schema, source));
+      const decoded = schema.project(block.data, at);
+      alerts.push({
+        alert: packetToAlertRecord(decoded.value, schema, source),
+        raw: { payload: block.data.subarray(at, decoded.end), schema: stored },
+      });
+      at = decoded.end;
     }
   }
   return alerts;

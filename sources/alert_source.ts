@@ -7,7 +7,7 @@
 
 import type { AlertRecord } from "../pipeline/alert_record.ts";
 import type { AlertParseError } from "../pipeline/errors.ts";
-import type { CutoutPaths, LocusRecord } from "../storage/storage.ts";
+import type { CutoutPaths, LocusRecord, RawPayload } from "../storage/storage.ts";
 
 /**
  * Where a record sits in its source. A source is made of independent streams (a file, a Kafka
@@ -39,6 +39,8 @@ export interface DecodedAlert {
    * alert carries no cutout bytes. Default: none.
    */
   cutoutPaths?: CutoutPaths;
+  /** Its Avro payload and writer schema, from sources that decode Avro (kept with `keepRaw`). */
+  raw?: RawPayload;
 }
 
 /** A record that could not be decoded; the pipeline quarantines it. */

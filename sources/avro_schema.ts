@@ -38,7 +38,16 @@ const BigIntLong: avro.types.LongType = avro.types.LongType.__with({
  * ```
  */
 export function createAvroType(schema: unknown): avro.Type {
-  return avro.Type.forSchema(schema as avro.Schema, { registry: { long: BigIntLong } });
+  return avro.Type.forSchema(schema as avro.Schema, {
+    registry: { long: BigIntLong },
+    // The registry only catches the bare name "long": a long written as an object (Rubin's
+    // `{"type": "long", "logicalType": "timestamp-micros"}`) would decode as a lossy number.
+    typeHook: (node) =>
+      typeof node === "object" && node !== null && !Array.isArray(node) &&
+        (node as { type?: unknown }).type === "long"
+        ? BigIntLong
+        : undefined,
+  });
 }
 
 /** Which survey and schema version a writer schema belongs to. */

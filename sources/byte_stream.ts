@@ -171,6 +171,9 @@ export class ByteStream {
    * @throws {TruncatedInputError} When the input ends first.
    */
   async read(n: number, what = "bytes"): Promise<Uint8Array> {
+    if (this.#file !== null && !this.#ended && n - this.#buffered > CHUNK) {
+      return await this.#readLarge(n, what);
+    }
     await this.#fill(n);
     if (this.#buffered < n) {
       throw new TruncatedInputError(
@@ -330,6 +333,31 @@ export class ByteStream {
         this.#buffered += chunk.length;
       }
     }
+  }
+
+  // A large read (a whole Avro block) goes from the file straight into its own buffer: no
+  // chunks to allocate and join, one copy of the bytes instead of two.
+  async #readLarge(n: number, what: string): Promise<Uint8Array> {
+    const out = new Uint8Array(n);
+    const have = this.#buffered;
+    out.set(this.#copy(have, true));
+    const got = await _readFull(this.#file as Deno.FsFile, out.subarray(have));
+    if (have + got === n) {
+      this.#offset += got;
+      return out;
+    }
+    // Short: as if nothing had been consumed, with everything left buffered.
+    this.#ended = true;
+    this.#chunks = [out.subarray(0, have + got)];
+    this.#head = 0;
+    this.#buffered = have + got;
+    this.#offset -= have;
+    throw new TruncatedInputError(
+      `Input ends at offset ${
+        this.#offset + this.#buffered
+      } inside ${what} that needs ${n} bytes from offset ${this.#offset}`,
+      this.#offset + this.#buffered,
+    );
   }
 
   #byteAt(index: number): number {

@@ -397,3 +397,47 @@ Deno.test("close() is safe to call twice, on a plain file and on a gzipped one r
     // The test's resource sanitizer fails the test if either file is still open.
   });
 });
+
+Deno.test("ByteStream: a read larger than a chunk comes straight from the file, exactly", async () => {
+  await withTempDir(async (dir) => {
+    const bytes = pattern(FILE_LENGTH);
+    const path = join(dir, "large.bin");
+    await Deno.writeFile(path, bytes);
+    const stream = await ByteStream.open(path);
+    try {
+      assert.deepEqual(await stream.read(1000), bytes.subarray(0, 1000));
+      // Part of it is already buffered, the rest is read into the result directly.
+      const large = await stream.read(2 * CHUNK + 17);
+      assert.deepEqual(large, bytes.subarray(1000, 1000 + 2 * CHUNK + 17));
+      assert.equal(stream.offset, 1000 + 2 * CHUNK + 17);
+      assert.deepEqual(await stream.read(10), bytes.subarray(stream.offset - 10, stream.offset));
+    } finally {
+      stream.close();
+    }
+  });
+});
+
+Deno.test("ByteStream: a large read past the end fails and keeps every byte for rescue", async () => {
+  await withTempDir(async (dir) => {
+    const bytes = pattern(FILE_LENGTH);
+    const path = join(dir, "short.bin");
+    await Deno.writeFile(path, bytes);
+    const stream = await ByteStream.open(path);
+    try {
+      await stream.read(77);
+      await assert.rejects(() => stream.read(FILE_LENGTH, "an Avro block"), (error: unknown) => {
+        assert.ok(error instanceof TruncatedInputError);
+        assert.equal(
+          error.message,
+          `Input ends at offset ${FILE_LENGTH} inside an Avro block that needs ${FILE_LENGTH} bytes from offset 77`,
+        );
+        return true;
+      });
+      assert.equal(stream.offset, 77);
+      assert.deepEqual(await stream.readUpTo(FILE_LENGTH), bytes.subarray(77));
+      assert.ok(await stream.atEnd());
+    } finally {
+      stream.close();
+    }
+  });
+});

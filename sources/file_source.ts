@@ -6,22 +6,18 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import { AlertParseError, SourceError } from "../pipeline/errors.ts";
-import type { SchemaStore } from "../storage/storage.ts";
+import type { SchemaStore, StoredSchema } from "../storage/storage.ts";
 import type { AlertsOptions, AlertSource, SourcedAlert } from "./alert_source.ts";
 import { ByteStream } from "./byte_stream.ts";
 import { readCsvAlerts } from "./csv_alerts.ts";
 import { expandPaths } from "./_file_paths.ts";
-import { decodeFramed, packetToAlertRecord } from "./_message_decoder.ts";
-import {
-  OCF_MAGIC,
-  OcfHeaderError,
-  type OcfLimits,
-  readOcfBlocks,
-  readOcfHeader,
-} from "./ocf_reader.ts";
+import { decodeFramed, storedSchema } from "./_message_decoder.ts";
+import { OCF_MAGIC, OcfHeaderError, type OcfLimits, readOcfHeader } from "./ocf_reader.ts";
 import { type ResolvedSchema, SchemaResolver } from "./schema_resolver.ts";
+import type { BlockDecoding } from "./_block_decoder.ts";
+import { ContainerReader, ContainerReadError } from "./_container_reader.ts";
+import { containerEvents } from "./_container_events.ts";
 
 /** Options of {@linkcode FileSource}. */
 export interface FileSourceOptions {
@@ -35,11 +31,21 @@ export interface FileSourceOptions {
   schemaStore?: SchemaStore;
   /** Largest single framed message accepted, in bytes. Default 64 MiB. */
   maxMessageBytes?: number;
-  /** Limits for container blocks. Default: those of {@linkcode readOcfBlocks}. */
+  /** Limits for container blocks. Default: those of `readOcfBlocks`. */
   blockLimits?: OcfLimits;
+  /**
+   * Read and decode containers of 1 MiB and more in a Deno worker, on another core, while the
+   * calling thread stores earlier alerts; `false` reads everything on the calling thread.
+   * Default: `true` when the machine has more than one core.
+   */
+  decodeWorker?: boolean;
 }
 
 const KEEP_RAW = 1 << 20;
+// Smaller files are read before a worker would have started.
+const WORKER_MIN_BYTES = 1 << 20;
+// Block bytes a worker decodes ahead of what has been stored: a batch of heavy alerts and more.
+const AHEAD_BYTES = 256 << 20;
 /** Position of a rejection that covers a whole file: a resumed run skips the file. */
 const WHOLE_FILE = "0:all";
 
@@ -68,6 +74,7 @@ export class FileSource implements AlertSource {
   #options: FileSourceOptions;
   #resolver: SchemaResolver;
   #open = new Set<ByteStream>();
+  #reader: Promise<ContainerReader | null> | null = null;
 
   /**
    * Describe what to read; nothing is opened until the alerts are read.
@@ -98,20 +105,42 @@ export class FileSource implements AlertSource {
     const { signal, limit = Infinity, resumeFrom } = options;
     if (limit <= 0) return;
     let yielded = 0;
-    for await (const path of expandPaths(this.#options.path)) {
-      if (signal?.aborted) return;
-      for await (const item of this.#readFile(path, resumeFrom?.get(path))) {
-        yield item;
-        if (++yielded >= limit || signal?.aborted) return;
+    try {
+      // One large file: start the worker now, while the header is read and its schema compiled.
+      const size = await Deno.stat(this.#options.path).then((s) => s.size, () => 0);
+      if (size >= WORKER_MIN_BYTES) this.#containerReader().catch(() => {});
+      for await (const path of expandPaths(this.#options.path)) {
+        if (signal?.aborted) return;
+        for await (const item of this.#readFile(path, resumeFrom?.get(path))) {
+          yield item;
+          if (++yielded >= limit || signal?.aborted) return;
+        }
       }
+    } finally {
+      await this.#closeReader();
     }
   }
 
   /** Close any file still open. Safe to call twice. */
-  [Symbol.asyncDispose](): Promise<void> {
+  async [Symbol.asyncDispose](): Promise<void> {
     for (const stream of this.#open) stream.close();
     this.#open.clear();
-    return Promise.resolve();
+    await this.#closeReader();
+  }
+
+  // Started for the first file large enough to pay for it, kept for the following ones.
+  #containerReader(): Promise<ContainerReader | null> {
+    if (this.#reader === null) {
+      const wanted = this.#options.decodeWorker ?? navigator.hardwareConcurrency > 1;
+      this.#reader = wanted ? ContainerReader.start() : Promise.resolve(null);
+    }
+    return this.#reader;
+  }
+
+  async #closeReader(): Promise<void> {
+    const reader = this.#reader;
+    this.#reader = null;
+    (await reader)?.close();
   }
 
   async *#readFile(path: string, stored: string | undefined): AsyncGenerator<SourcedAlert> {
@@ -146,12 +175,13 @@ export class FileSource implements AlertSource {
     } catch (error) {
       if (error instanceof SourceError) throw error;
       // A broken gzip stream or a read error ends this file only (once: not again on resume).
-      const position = `${stream.offset}:all`;
+      const offset = error instanceof ContainerReadError ? error.offset : stream.offset;
+      const position = `${offset}:all`;
       if (position !== stored) {
         yield _rejected(
           path,
           position,
-          `Cannot read "${path}" at offset ${stream.offset}: ${_message(error)}`,
+          `Cannot read "${path}" at offset ${offset}: ${_message(error)}`,
           null,
           error,
         );
@@ -172,19 +202,20 @@ export class FileSource implements AlertSource {
       const header = await readOcfHeader(stream);
       schema = await this.#resolver.fromJson(header.schemaJson);
       const resume = _parseBlockPosition(stored);
-      if (resume !== null && resume.offset > stream.offset) {
-        if (stream.seekable) await stream.seek(resume.offset);
-        else await stream.skip(resume.offset - stream.offset);
-      }
-      for await (const block of readOcfBlocks(stream, header, this.#options.blockLimits)) {
-        const done = resume !== null && block.offset === resume.offset ? resume.record : -1;
-        if (resume !== null && block.offset < resume.offset) continue;
-        if (block.kind === "damaged") {
-          if (done === Infinity) continue;
-          yield _rejected(path, `${block.offset}:all`, `${block.error} in "${path}"`, block.raw);
-          continue;
+      const storedForm = storedSchema(schema);
+      const reader = (await Deno.stat(path)).size >= WORKER_MIN_BYTES
+        ? await this.#containerReader()
+        : null;
+      const events = reader === null
+        ? containerEvents(stream, header, schema, this.#options.blockLimits, resume)
+        : reader.read(path, resume, this.#options.blockLimits, AHEAD_BYTES);
+      for await (const event of events) {
+        if (event.kind === "damaged") {
+          yield _rejected(path, `${event.offset}:all`, `${event.error} in "${path}"`, event.raw);
+        } else {
+          const { offset, count, data, done, decoding } = event;
+          yield* this.#blockItems(path, storedForm, offset, count, data, done, decoding);
         }
-        yield* this.#decodeBlock(path, schema, block.offset, block.count, block.data, done);
       }
     } catch (error) {
       if (
@@ -202,57 +233,46 @@ export class FileSource implements AlertSource {
     }
   }
 
-  *#decodeBlock(
+  // The items of a decoded block, with the messages and positions reading has always given.
+  *#blockItems(
     path: string,
-    schema: ResolvedSchema,
+    schema: StoredSchema,
     offset: number,
     count: number,
     data: Uint8Array,
     done: number,
+    decoding: BlockDecoding,
   ): Generator<SourcedAlert> {
-    const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    let at = 0;
-    for (let record = 0; record < count; record++) {
-      const start = at;
-      let decoded: { value: unknown; offset: number };
-      try {
-        // Lengths and counts are checked first: a lying one must not make avsc allocate.
-        schema.guard(data, at);
-        decoded = schema.type.decode(buffer, at);
-        if (decoded.offset < 0) throw new RangeError("the block ends inside the record");
-      } catch (error) {
-        if (done === Infinity) return;
-        // Without this record's end the rest of the block cannot be found: keep it whole.
-        yield _rejected(
-          path,
-          `${offset}:all`,
-          `Cannot decode record ${record} of the block at offset ${offset} in "${path}" (${
-            count - record
-          } records to the block's end kept together): ${_message(error)}`,
-          data.slice(start, start + KEEP_RAW),
-          error,
-        );
-        return;
-      }
-      at = decoded.offset;
+    for (const [record, { start, end, alert, mapError }] of decoding.records.entries()) {
       if (record <= done) continue;
       const position = `${offset}:${record}`;
-      try {
-        yield {
-          kind: "alert",
-          alert: packetToAlertRecord(decoded.value, schema, "file"),
-          cursor: { stream: path, position },
-        };
-      } catch (error) {
-        if (!(error instanceof TypeError)) throw error;
+      if (alert !== null) {
+        const raw = { payload: data.subarray(start, end), schema };
+        yield { kind: "alert", alert, raw, cursor: { stream: path, position } };
+      } else {
         yield _rejected(
           path,
           position,
-          `Cannot map record ${record} of the block at offset ${offset} in "${path}": ${error.message}`,
-          data.slice(start, at),
-          error,
+          `Cannot map record ${record} of the block at offset ${offset} in "${path}": ${mapError}`,
+          data.slice(start, end),
+          new TypeError(mapError ?? "not an alert"),
         );
       }
+    }
+    const { failure, end: at } = decoding;
+    if (failure !== null) {
+      if (done === Infinity) return;
+      // Without this record's end the rest of the block cannot be found: keep it whole.
+      yield _rejected(
+        path,
+        `${offset}:all`,
+        `Cannot decode record ${failure.record} of the block at offset ${offset} in "${path}" (${
+          count - failure.record
+        } records to the block's end kept together): ${failure.message}`,
+        data.slice(failure.start, failure.start + KEEP_RAW),
+        new RangeError(failure.message),
+      );
+      return;
     }
     if (at !== data.length && done !== Infinity) {
       yield _rejected(
@@ -278,8 +298,8 @@ export class FileSource implements AlertSource {
       );
     }
     try {
-      const alert = await decodeFramed(bytes, this.#resolver, "file");
-      return { kind: "alert", alert, cursor: { stream: path, position: "0" } };
+      const { alert, raw } = await decodeFramed(bytes, this.#resolver, "file");
+      return { kind: "alert", alert, raw, cursor: { stream: path, position: "0" } };
     } catch (error) {
       if (error instanceof SourceError) throw error;
       return _rejected(

@@ -7,7 +7,6 @@
  * @module
  */
 
-import type { AlertRecord } from "../pipeline/alert_record.ts";
 import { AlertParseError, SourceError, UsageError } from "../pipeline/errors.ts";
 import type { SchemaStore } from "../storage/storage.ts";
 import type { AlertsOptions, AlertSource, SourceCursor, SourcedAlert } from "./alert_source.ts";
@@ -22,6 +21,7 @@ import {
 } from "./_kafka_client.ts";
 import {
   decodeContainer,
+  type DecodedPacket,
   decodeFramed,
   type MessageFormat,
   messageFormat,
@@ -219,16 +219,17 @@ export class KafkaSource implements AlertSource {
     const bytes = record.value;
     try {
       if (bytes === null || bytes.length === 0) throw new RangeError("The message has no value");
-      let alerts: AlertRecord[];
+      let alerts: DecodedPacket[];
       if (messageFormat(bytes, this.#options.format ?? "auto") === "confluent") {
         alerts = [await decodeFramed(bytes, this.#resolver, this.name)];
       } else {
         alerts = await decodeContainer(bytes, this.#resolver, this.name);
       }
       // Several alerts in one message share its offset: only the last one marks it done.
-      return alerts.map((alert, i) => ({
+      return alerts.map(({ alert, raw }, i) => ({
         kind: "alert",
         alert,
+        raw,
         cursor: i < alerts.length - 1 ? { ...cursor, more: true } : cursor,
       }));
     } catch (error) {

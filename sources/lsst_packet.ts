@@ -22,6 +22,7 @@ import {
   fieldError,
   showValue,
 } from "./_packet_fields.ts";
+import type { Selection } from "./avro_projection.ts";
 
 /**
  * An Avro `long` as decoded: a `bigint` when the decoder is set up for 64-bit ids (as it must
@@ -103,6 +104,46 @@ export interface LsstAlertPacket {
   /** Every other field of the schema version. */
   readonly [field: string]: unknown;
 }
+
+/**
+ * The fields {@linkcode toAlertRecord} reads, for every schema version (fields a version lacks
+ * are skipped): what a projected decode of an LSST packet keeps. Keep it in step with the
+ * mapper.
+ */
+export const LSST_ALERT_SELECTION: Selection = {
+  diaSourceId: true,
+  alertId: true,
+  observation_reason: true,
+  target_name: true,
+  diaSource: {
+    diaSourceId: true,
+    visit: true,
+    detector: true,
+    diaObjectId: true,
+    ssObjectId: true,
+    midpointMjdTai: true,
+    ra: true,
+    dec: true,
+    raErr: true,
+    decErr: true,
+    band: true,
+    psfFlux: true,
+    psfFluxErr: true,
+    snr: true,
+    extendedness: true,
+    reliability: true,
+    ssObjectReassocTimeMjdTai: true,
+  },
+  prvDiaSources: {
+    diaSourceId: true,
+    ssObjectId: true,
+    midpointMjdTai: true,
+    ssObjectReassocTimeMjdTai: true,
+  },
+  cutoutDifference: true,
+  cutoutScience: true,
+  cutoutTemplate: true,
+};
 
 /** Options of {@linkcode toAlertRecord}. */
 export interface ToAlertRecordOptions {

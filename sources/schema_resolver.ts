@@ -18,6 +18,9 @@ import {
 } from "./avro_schema.ts";
 import { relaxZtfSchema } from "./ztf_schema.ts";
 import { type AvroGuard, compileAvroGuard } from "./avro_guard.ts";
+import { compileProjection, type Projection } from "./avro_projection.ts";
+import { LSST_ALERT_SELECTION } from "./lsst_packet.ts";
+import { ZTF_ALERT_SELECTION } from "./ztf_packet.ts";
 
 /** Options of {@linkcode SchemaResolver}. */
 export interface SchemaResolverOptions {
@@ -43,10 +46,36 @@ export interface ResolvedSchema {
   json: string;
   /** SHA-256 of `json`. */
   fingerprint: string;
-  /** The decoder, `long` as `bigint`. */
+  /**
+   * The fast decoder: keeps only the fields the survey's mapper reads (everything for an
+   * unknown survey), checking the structure of the rest as it skips it.
+   */
+  project: Projection;
+  /** The full decoder, `long` as `bigint`: for users who want the whole packet. */
   type: avro.Type;
   /** Checks a datum's structure before `type` decodes it (lengths, counts, branches). */
   guard: AvroGuard;
+}
+
+/**
+ * The fast decoder of a writer schema and the survey it belongs to, without the full decoder:
+ * what a decode worker needs of a schema its caller has already resolved and checked.
+ *
+ * @param schema The writer schema (parsed JSON).
+ * @returns Its projection (the survey's selection; everything for an unknown survey), survey
+ * and version.
+ * @throws {TypeError} When the schema has a type the projection cannot read.
+ */
+export function projectionOf(
+  schema: unknown,
+): Pick<ResolvedSchema, "project" | "survey" | "version"> {
+  const { survey, version } = schemaIdentity(schema);
+  const selection = survey === "lsst"
+    ? LSST_ALERT_SELECTION
+    : survey === "ztf"
+    ? ZTF_ALERT_SELECTION
+    : true;
+  return { project: compileProjection(relaxZtfSchema(schema), selection), survey, version };
 }
 
 /** The schema id is not known anywhere the resolver may look. */
@@ -182,11 +211,13 @@ export class SchemaResolver {
     let relaxed: unknown;
     let type: avro.Type;
     let guard: AvroGuard;
+    let project: Projection;
     try {
       // Only invalid defaults are removed: decoding bytes written with the schema is unchanged.
       relaxed = relaxZtfSchema(schema);
       type = createAvroType(relaxed);
       guard = compileAvroGuard(relaxed);
+      project = projectionOf(schema).project;
     } catch (error) {
       // avsc reports most bad schemas with a plain Error, but some (a field without a type)
       // with a TypeError of its own making: one documented error for all of them.
@@ -198,6 +229,7 @@ export class SchemaResolver {
       version: identity.version,
       json,
       fingerprint: await schemaFingerprint(json),
+      project,
       type,
       guard,
     };

@@ -8,6 +8,35 @@
 import type { AlertRecord, HistoryObservation } from "../pipeline/alert_record.ts";
 import type { AvroLong } from "./lsst_packet.ts";
 import { asFinite, asFloat, asId, fieldError, showValue } from "./_packet_fields.ts";
+import type { Selection } from "./avro_projection.ts";
+
+/**
+ * The fields {@linkcode toZtfAlertRecord} reads: what a projected decode of a ZTF packet keeps.
+ * Keep it in step with the mapper.
+ */
+export const ZTF_ALERT_SELECTION: Selection = {
+  schemavsn: true,
+  objectId: true,
+  candid: true,
+  candidate: {
+    candid: true,
+    jd: true,
+    exptime: true,
+    fid: true,
+    ra: true,
+    dec: true,
+    magpsf: true,
+    sigmapsf: true,
+    isdiffpos: true,
+    rb: true,
+    drb: true,
+    ssnamenr: true,
+  },
+  prv_candidates: { candid: true, jd: true, exptime: true },
+  cutoutScience: { stampData: true },
+  cutoutTemplate: { stampData: true },
+  cutoutDifference: { stampData: true },
+};
 
 /**
  * The `candidate` record fields {@linkcode toZtfAlertRecord} reads (the triggering detection),

@@ -151,3 +151,10 @@ CREATE TABLE IF NOT EXISTS schemas (
   first_seen_at TEXT    NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS schemas_id ON schemas (id) WHERE id IS NOT NULL;
+
+-- Each alert's Avro payload as it arrived, kept when ingesting with --keep-raw.
+CREATE TABLE IF NOT EXISTS raw_alerts (
+  dia_source_id      BIGINT PRIMARY KEY,
+  schema_fingerprint TEXT   NOT NULL REFERENCES schemas (fingerprint),
+  payload            BYTEA  NOT NULL
+);

@@ -27,6 +27,7 @@ import type {
   ExportTable,
   IngestionRunRecord,
   IterateRowsOptions,
+  RawPayload,
   ReassociationQuery,
   ReassociationRecord,
   RunStatus,
@@ -274,6 +275,20 @@ export class PostgresStorage implements Storage {
         ON CONFLICT (dia_source_id) DO NOTHING
         RETURNING dia_source_id`;
       for (const r of rows) inserted.add(r.dia_source_id as bigint);
+      const raw = sorted.filter((x) => x.raw && inserted.has(x.alert.diaSourceId));
+      if (raw.length > 0) {
+        const schemas = new Map(raw.map((x) => [x.raw!.schema.fingerprint, x.raw!.schema]));
+        for (const schema of schemas.values()) {
+          await tx`INSERT INTO schemas (fingerprint, id, version, survey, json, first_seen_at)
+            VALUES (${schema.fingerprint}, ${schema.id}, ${schema.version}, ${schema.survey},
+              ${schema.json}, ${now}) ON CONFLICT DO NOTHING`;
+        }
+        await tx`INSERT INTO raw_alerts (dia_source_id, schema_fingerprint, payload)
+          SELECT * FROM unnest(
+            ${_array(raw.map((x) => x.alert.diaSourceId))}::int8[],
+            ${_array(raw.map((x) => x.raw!.schema.fingerprint))}::text[],
+            ${_array(raw.map((x) => x.raw!.payload))}::bytea[])`;
+      }
     }
 
     // In arrival order: the new alerts, and snapshot rows of DIASources already stored.
@@ -645,6 +660,32 @@ export class PostgresStorage implements Storage {
    * @param id Registry id.
    * @returns The schema, or `null`.
    */
+  /**
+   * The Avro payload kept for an alert.
+   *
+   * @param diaSourceId The alert's triggering DIASource.
+   * @returns The payload and its writer schema, or `null`.
+   */
+  async rawAlert(diaSourceId: bigint): Promise<RawPayload | null> {
+    const [row] = await this.#do(
+      "read raw payloads from",
+      () =>
+        this.#sql`SELECT r.payload, s.* FROM raw_alerts r JOIN schemas s
+          ON s.fingerprint = r.schema_fingerprint WHERE r.dia_source_id = ${diaSourceId}`,
+    );
+    if (row === undefined) return null;
+    return {
+      payload: new Uint8Array(row.payload as Uint8Array),
+      schema: {
+        fingerprint: String(row.fingerprint),
+        id: row.id === null ? null : Number(row.id),
+        version: row.version === null ? null : String(row.version),
+        survey: row.survey === null ? null : String(row.survey),
+        json: String(row.json),
+      },
+    };
+  }
+
   async schemaById(id: number): Promise<StoredSchema | null> {
     const [row] = await this.#do(
       "read schemas from",

@@ -30,6 +30,8 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ALTER TABLE processed_sources ADD COLUMN last_alert_id INTEGER;
       ALTER TABLE processed_sources ADD COLUMN runs INTEGER NOT NULL DEFAULT 1;`,
   },
+  // Raw payloads (--keep-raw): a new table, which schema.sql creates.
+  { version: 5, sql: "" },
 ];
 
 /** The version `schema.sql` describes. */

@@ -20,6 +20,8 @@ import { type SourceState, trackAlerts } from "../pipeline/reassociation_tracker
 import { RunLocks } from "./_run_locks.ts";
 import { packHistory } from "./_history_blob.ts";
 import { planReplay, type ReplayInput } from "./_replay.ts";
+import { groupStateWrites, type StateWrites } from "./_state_writes.ts";
+import { StateCache } from "./_state_cache.ts";
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";
 import type {
   BatchOutcome,
@@ -28,6 +30,7 @@ import type {
   ExportTable,
   IngestionRunRecord,
   IterateRowsOptions,
+  RawPayload,
   ReassociationQuery,
   ReassociationRecord,
   RunStatus,
@@ -81,7 +84,7 @@ export class SQLiteStorage implements Storage {
   #db: DatabaseSync | null = null;
   #closed = false;
   #statements = new Map<string, StatementSync>();
-  #states = new Map<bigint, SourceState>();
+  #states: StateCache;
   #dataVersion = -1;
   #runLocks: RunLocks;
 
@@ -99,6 +102,7 @@ export class SQLiteStorage implements Storage {
       stateCacheSize: options.stateCacheSize ?? 100_000,
       readOnly: options.readOnly ?? false,
     };
+    this.#states = new StateCache(this.#options.stateCacheSize);
   }
 
   /** Create or migrate the schema; safe to call again and from several processes. */
@@ -266,6 +270,8 @@ export class SQLiteStorage implements Storage {
       );
     }
 
+    this.#writeRaw(fresh);
+
     const insertSnapshot = this.#statement(
       `INSERT INTO snapshot_observations (dia_source_id, observed_mjd, ss_object_id, reassoc_time,
          run_id) VALUES (?, ?, ?, ?, ?)`,
@@ -339,33 +345,7 @@ export class SQLiteStorage implements Storage {
       ).run(_jsonIds([...affected]));
     }
 
-    const upsertState = this.#statement(
-      `INSERT INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
-         ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
-         last_run_id, last_alert_id, runs)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (dia_source_id) DO UPDATE SET dia_object_id = excluded.dia_object_id,
-         ss_object_id = excluded.ss_object_id,
-         ss_object_reassoc_time_mjd_tai = excluded.ss_object_reassoc_time_mjd_tai,
-         first_seen_mjd = excluded.first_seen_mjd, last_seen_mjd = excluded.last_seen_mjd,
-         times_seen = excluded.times_seen, last_run_id = excluded.last_run_id,
-         last_alert_id = excluded.last_alert_id, runs = excluded.runs`,
-    );
-    for (const s of tracked.changed) {
-      upsertState.run(
-        s.diaSourceId,
-        s.diaObjectId,
-        s.ssObjectId,
-        s.reassocTime,
-        s.firstSeenMjd,
-        s.lastSeenMjd,
-        s.timesSeen,
-        s.firstRunId,
-        s.lastRunId,
-        s.lastAlertId,
-        s.runs,
-      );
-    }
+    this.#writeStates(groupStateWrites(tracked.changed, tracked.previous));
 
     const insertQuarantine = this.#statement(
       `INSERT INTO quarantine (source, stream, position, error, raw, run_id, quarantined_at)
@@ -548,6 +528,32 @@ export class SQLiteStorage implements Storage {
   }
 
   /**
+   * The Avro payload kept for an alert.
+   *
+   * @param diaSourceId The alert's triggering DIASource.
+   * @returns The payload and its writer schema, or `null`.
+   */
+  rawAlert(diaSourceId: bigint): Promise<RawPayload | null> {
+    return _settle(() => {
+      const row = this.#statement(
+        `SELECT r.payload, s.* FROM raw_alerts r JOIN schemas s
+         ON s.fingerprint = r.schema_fingerprint WHERE r.dia_source_id = ?`,
+      ).get(diaSourceId) as Row | undefined;
+      if (row === undefined) return null;
+      return {
+        payload: row.payload as Uint8Array,
+        schema: {
+          fingerprint: String(row.fingerprint),
+          id: row.id === null ? null : Number(row.id),
+          version: row.version === null ? null : String(row.version),
+          survey: row.survey === null ? null : String(row.survey),
+          json: String(row.json),
+        },
+      };
+    });
+  }
+
+  /**
    * A stored schema by registry id.
    *
    * @param id Registry id.
@@ -615,10 +621,16 @@ export class SQLiteStorage implements Storage {
         timeout: this.#options.busyTimeoutMs,
       });
       if (!this.#options.readOnly) {
+        // Only a new file takes it (WAL fixes the page size). Large pages keep an alert's
+        // packed history inline, and write a batch's hundreds of thousands of source rows in
+        // 16 times fewer pages (measured: heavy-history batches store ~20% faster).
+        db.exec("PRAGMA page_size = 65536");
         this.#enableWal(db);
         // FULL: a commit survives power loss before we tell Kafka to move on.
         db.exec("PRAGMA synchronous = FULL");
       }
+      // 64 MiB of pages (the default is 2 MiB): state lookups of heavy histories hit it.
+      db.exec("PRAGMA cache_size = -65536");
       db.exec("PRAGMA foreign_keys = ON");
       this.#db = db;
       return db;
@@ -690,6 +702,103 @@ export class SQLiteStorage implements Storage {
     }
   }
 
+  // Payloads kept with --keep-raw, each with its writer schema in `schemas`.
+  #writeRaw(fresh: readonly StoredAlert[]): void {
+    const saveSchema = this.#statement(
+      `INSERT INTO schemas (fingerprint, id, version, survey, json, first_seen_at)
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    );
+    const insertRaw = this.#statement(
+      "INSERT INTO raw_alerts (dia_source_id, schema_fingerprint, payload) VALUES (?, ?, ?)",
+    );
+    let saved: string | null = null;
+    for (const { alert, raw } of fresh) {
+      if (!raw) continue;
+      const { schema } = raw;
+      if (schema.fingerprint !== saved) {
+        saveSchema.run(
+          schema.fingerprint,
+          schema.id,
+          schema.version,
+          schema.survey,
+          schema.json,
+          new Date().toISOString(),
+        );
+        saved = schema.fingerprint;
+      }
+      insertRaw.run(alert.diaSourceId, schema.fingerprint, raw.payload);
+    }
+  }
+
+  // Set-based writes of the groups (see _state_writes.ts); each checks it touched exactly its
+  // rows, since a miss would mean the cached states are out of step with the table.
+  #writeStates(writes: StateWrites): void {
+    const insert = this.#statement(
+      `INSERT INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
+         ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
+         last_run_id, last_alert_id, runs)
+       SELECT value, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM json_each(?)`,
+    );
+    for (const { head: s, ids } of writes.inserts) {
+      const { changes } = insert.run(
+        s.diaObjectId,
+        s.ssObjectId,
+        s.reassocTime,
+        s.firstSeenMjd,
+        s.lastSeenMjd,
+        s.timesSeen,
+        s.firstRunId,
+        s.lastRunId,
+        s.lastAlertId,
+        s.runs,
+        _jsonIds(ids),
+      );
+      _expectRows("insert new sources", changes, ids.length);
+    }
+    const bump = this.#statement(
+      `UPDATE processed_sources SET times_seen = times_seen + ?, last_seen_mjd = ?,
+         last_alert_id = ?, last_run_id = ?
+       WHERE dia_source_id IN (SELECT value FROM json_each(?))`,
+    );
+    for (const b of writes.bumps) {
+      const { changes } = bump.run(
+        b.seen,
+        b.lastSeenMjd,
+        b.lastAlertId,
+        b.lastRunId,
+        _jsonIds(b.ids),
+      );
+      _expectRows("update seen sources", changes, b.ids.length);
+    }
+    const upsert = this.#statement(
+      `INSERT INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
+         ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
+         last_run_id, last_alert_id, runs)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (dia_source_id) DO UPDATE SET dia_object_id = excluded.dia_object_id,
+         ss_object_id = excluded.ss_object_id,
+         ss_object_reassoc_time_mjd_tai = excluded.ss_object_reassoc_time_mjd_tai,
+         first_seen_mjd = excluded.first_seen_mjd, last_seen_mjd = excluded.last_seen_mjd,
+         times_seen = excluded.times_seen, last_run_id = excluded.last_run_id,
+         last_alert_id = excluded.last_alert_id, runs = excluded.runs`,
+    );
+    for (const s of writes.rows) {
+      upsert.run(
+        s.diaSourceId,
+        s.diaObjectId,
+        s.ssObjectId,
+        s.reassocTime,
+        s.firstSeenMjd,
+        s.lastSeenMjd,
+        s.timesSeen,
+        s.firstRunId,
+        s.lastRunId,
+        s.lastAlertId,
+        s.runs,
+      );
+    }
+  }
+
   #selectKnown(ids: readonly bigint[]): Set<bigint> {
     if (ids.length === 0) return new Set();
     const rows = this.#statement(
@@ -747,46 +856,51 @@ export class SQLiteStorage implements Storage {
   }
 
   #loadStates(alerts: readonly AlertRecord[]): void {
-    const wanted = new Set<bigint>();
+    const states = this.#states;
+    // An id wanted twice (two alerts of one DIAObject in the batch) costs less in the IN list
+    // than a set to weed it out would.
+    const wanted: bigint[] = [];
     for (const alert of alerts) {
-      if (!this.#states.has(alert.diaSourceId)) wanted.add(alert.diaSourceId);
+      if (!states.has(alert.diaSourceId)) wanted.push(alert.diaSourceId);
       for (const entry of alert.history) {
-        if (!this.#states.has(entry.diaSourceId)) wanted.add(entry.diaSourceId);
+        if (!states.has(entry.diaSourceId)) wanted.push(entry.diaSourceId);
       }
     }
-    if (wanted.size === 0) return;
-    const rows = this.#statement(
-      `SELECT * FROM processed_sources
-       WHERE dia_source_id IN (SELECT value FROM json_each(?))`,
-    ).all(_jsonIds([...wanted])) as Row[];
-    for (const r of rows) {
-      const id = r.dia_source_id as bigint;
-      this.#states.set(id, {
-        diaSourceId: id,
-        diaObjectId: r.dia_object_id as bigint | null,
-        ssObjectId: r.ss_object_id as bigint | null,
-        reassocTime: r.ss_object_reassoc_time_mjd_tai as number | null,
-        firstSeenMjd: r.first_seen_mjd as number,
-        lastSeenMjd: r.last_seen_mjd as number,
-        timesSeen: Number(r.times_seen),
-        firstRunId: Number(r.first_run_id),
-        lastRunId: Number(r.last_run_id),
-        // Rows written before schema 4 have no latest alert: any id orders after it.
-        lastAlertId: (r.last_alert_id as bigint | null) ?? -(2n ** 63n),
-        runs: Number(r.runs ?? 1),
-      });
+    if (wanted.length === 0) return;
+    // Heavy histories ask for ~350 sources an alert: fixed-size IN lists (the last one padded
+    // with a repeated id) and rows as arrays are the cheapest way node:sqlite offers.
+    const select = this.#statement(
+      `SELECT dia_source_id, dia_object_id, ss_object_id, ss_object_reassoc_time_mjd_tai,
+         first_seen_mjd, last_seen_mjd, times_seen, first_run_id, last_run_id, last_alert_id, runs
+       FROM processed_sources WHERE dia_source_id IN (${LOAD_PARAMS})`,
+    );
+    // Deno 2.9 implements setReturnArrays (as Node 24 does), but its typings lack it.
+    (select as StatementSync & { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+    for (let at = 0; at < wanted.length; at += LOAD_CHUNK) {
+      const chunk = wanted.slice(at, at + LOAD_CHUNK);
+      while (chunk.length < LOAD_CHUNK) chunk.push(chunk[0] as bigint);
+      for (const r of select.all(...chunk) as unknown as unknown[][]) {
+        const id = r[0] as bigint;
+        states.set(id, {
+          diaSourceId: id,
+          diaObjectId: r[1] as bigint | null,
+          ssObjectId: r[2] as bigint | null,
+          reassocTime: r[3] as number | null,
+          firstSeenMjd: r[4] as number,
+          lastSeenMjd: r[5] as number,
+          timesSeen: Number(r[6]),
+          firstRunId: Number(r[7]),
+          lastRunId: Number(r[8]),
+          // Rows written before schema 4 have no latest alert: any id orders after it.
+          lastAlertId: (r[9] as bigint | null) ?? -(2n ** 63n),
+          runs: Number(r[10] ?? 1),
+        });
+      }
     }
   }
 
   #evictStates(): void {
-    const max = this.#options.stateCacheSize;
-    if (this.#states.size <= max) return;
-    // Maps iterate in insertion order: drop the oldest fifth so eviction is rare.
-    let excess = this.#states.size - Math.floor(max * 0.8);
-    for (const id of this.#states.keys()) {
-      if (excess-- <= 0) break;
-      this.#states.delete(id);
-    }
+    this.#states.evict();
   }
 
   #markDeadRuns(): void {
@@ -824,6 +938,19 @@ function _settle<T>(work: () => T): Promise<T> {
     return Promise.resolve(work());
   } catch (error) {
     return Promise.reject(error);
+  }
+}
+
+// Ids per state lookup; the last list of a batch is padded with a repeated id.
+const LOAD_CHUNK = 500;
+const LOAD_PARAMS = Array(LOAD_CHUNK).fill("?").join(", ");
+
+function _expectRows(what: string, changes: number | bigint, expected: number): void {
+  if (Number(changes) !== expected) {
+    throw new StorageError(
+      `Cannot ${what}: ${changes} rows of processed_sources changed, expected ${expected} ` +
+        "(another writer changed them outside a transaction?)",
+    );
   }
 }
 

@@ -69,6 +69,16 @@ export interface StoredAlert {
   alert: AlertRecord;
   /** Its cutout files. */
   cutouts: CutoutPaths;
+  /** The Avro payload to keep (`--keep-raw`), or `null`/absent to keep none. */
+  raw?: RawPayload | null;
+}
+
+/** An alert's Avro payload as it arrived, with the writer schema that decodes it. */
+export interface RawPayload {
+  /** One Avro datum (no framing, no container). */
+  payload: Uint8Array;
+  /** Its writer schema. */
+  schema: StoredSchema;
 }
 
 /** An ANTARES locus (an object ANTARES tracks, with its own id), as the `loci` table keeps it. */
@@ -240,6 +250,13 @@ export interface Storage extends AsyncDisposable, SchemaStore {
    * @returns The stored ones.
    */
   knownAlertIds(diaSourceIds: readonly bigint[]): Promise<Set<bigint>>;
+  /**
+   * The Avro payload kept for an alert (ingested with `keepRaw`).
+   *
+   * @param diaSourceId The alert's triggering DIASource.
+   * @returns The payload and its writer schema, or `null` when none was kept.
+   */
+  rawAlert(diaSourceId: bigint): Promise<RawPayload | null>;
   /**
    * Track and store a batch with its cursors in one transaction.
    *

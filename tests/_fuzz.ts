@@ -161,7 +161,7 @@ export async function loadFuzzInputs(fixtures: string): Promise<FuzzInput[]> {
 
   // FITS: the boom alert's three Rubin cutouts and a ZTF one (free-format SIMPLE card).
   const resolver = new SchemaResolver({ schemaDir: join(fixtures, "lsst/schema") });
-  const boom = await decodeFramed(
+  const { alert: boom } = await decodeFramed(
     await Deno.readFile(join(fixtures, "lsst/cwf/boom-7912941781254298-v9_0-cutouts.avro")),
     resolver,
     "fuzz",
@@ -172,7 +172,7 @@ export async function loadFuzzInputs(fixtures: string): Promise<FuzzInput[]> {
       inputs.push({ name: `boom/${kind}.fits`, kind: "fits", bytes: new Uint8Array(bytes) });
     }
   }
-  const [ztf] = await decodeContainer(
+  const [{ alert: ztf } = { alert: null }] = await decodeContainer(
     await Deno.readFile(join(fixtures, "ztf/472263571115115000.avro")),
     resolver,
     "fuzz",
@@ -803,11 +803,11 @@ export class FuzzContext {
         return { label, problem: null };
       }
       case "decodeFramed": {
-        const alert = await decodeFramed(bytes, resolver, "fuzz");
+        const { alert } = await decodeFramed(bytes, resolver, "fuzz");
         return { label: "alert", problem: insane([alert]) };
       }
       case "decodeContainer": {
-        const alerts = await decodeContainer(bytes, resolver, "fuzz");
+        const alerts = (await decodeContainer(bytes, resolver, "fuzz")).map((d) => d.alert);
         return { label: alerts.length === 0 ? "nothing" : "alert", problem: insane(alerts) };
       }
       case "readCsvAlerts": {

@@ -389,10 +389,30 @@ kafkaTest(
       const run = await ingestKafka(storage, source, {
         limit: produced.length,
         batchSize: 100,
+        keepRaw: true,
       });
       assert.equal(run.status, "completed");
       assert.equal(run.recordsRead, produced.length);
       assert.equal(run.alertsIngested, expected.size);
+      // --keep-raw: each stored alert's payload is its message after the 5-byte frame.
+      const payloads = new Map<string, string>();
+      for (const value of produced) {
+        const { packet } = await decodeFrame(value);
+        const key = String(diaSourceIdOf(packet));
+        if (!payloads.has(key)) payloads.set(key, Buffer.from(value.subarray(5)).toString("hex"));
+      }
+      const kept = queryDatabase(
+        db,
+        "SELECT dia_source_id, hex(payload) AS payload FROM raw_alerts",
+      );
+      assert.equal(kept.length, expected.size);
+      for (const row of kept) {
+        assert.equal(
+          String(row.payload).toLowerCase(),
+          payloads.get(String(row.dia_source_id)),
+          `payload of ${row.dia_source_id}`,
+        );
+      }
       assert.equal(run.alertsSkipped, 3);
       assert.equal(run.alertsQuarantined, 0);
       assert.deepEqual(storedRows(db), sortedRows([...expected.values()]));
