@@ -93,6 +93,8 @@ ingest --source antares options (also --topic, --group-id, --bootstrap-servers, 
   --limit N        Stop after N records
   --duration S     Stop after S seconds (the run still completes)
   --batch-size N   Records per transaction (default 500)
+  --batch-observations N  Also end a transaction at N DIASource observations, histories
+                   included (default 25000: ~70 heavy-history alerts)
   --cutouts-dir D  Where FITS cutouts go (default data/cutouts)
   --no-cutouts     Do not write cutout files
   --keep-raw       file and kafka: also keep each new alert's Avro payload and writer schema
@@ -153,6 +155,7 @@ const OPTIONS = {
     limit: { type: "string" },
     duration: { type: "string" },
     "batch-size": { type: "string" },
+    "batch-observations": { type: "string" },
     "cutouts-dir": { type: "string" },
     "no-cutouts": { type: "boolean" },
     "keep-raw": { type: "boolean" },
@@ -654,6 +657,7 @@ async function _ingest(flags: Flags): Promise<number> {
   const limit = flags.limit === undefined ? undefined : _integer(flags, "limit", 0, 1);
   const durationSeconds = _seconds(flags, "duration");
   const batchSize = _integer(flags, "batch-size", 500, 1);
+  const maxBatchObservations = _integer(flags, "batch-observations", 25_000, 1);
   const cutoutsDir = flags["cutouts-dir"] ?? "data/cutouts";
   if (typeof cutoutsDir !== "string" || cutoutsDir === "") {
     throw new UsageError("Option --cutouts-dir needs a path");
@@ -691,7 +695,12 @@ async function _ingest(flags: Flags): Promise<number> {
   const tty = !flags.quiet && !flags.json && Deno.stderr.isTerminal();
   try {
     const keepRaw = flags["keep-raw"] === true;
-    const run = await new IngestionPipeline(source, storage, { batchSize, cutouts, keepRaw }).run({
+    const run = await new IngestionPipeline(source, storage, {
+      batchSize,
+      maxBatchObservations,
+      cutouts,
+      keepRaw,
+    }).run({
       signal: controller.signal,
       ...(limit === undefined ? {} : { limit }),
       ...(durationSeconds === undefined ? {} : { durationSeconds }),

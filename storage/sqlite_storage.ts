@@ -18,7 +18,8 @@ import { StorageError } from "../pipeline/errors.ts";
 import { stringifyExact } from "../pipeline/exact_json.ts";
 import { type SourceState, trackAlerts } from "../pipeline/reassociation_tracker.ts";
 import { RunLocks } from "./_run_locks.ts";
-import { packHistory } from "./_history_blob.ts";
+import { packAlertHistory } from "./_history_blob.ts";
+import { historyColumns } from "../pipeline/history_columns.ts";
 import { planReplay, type ReplayInput } from "./_replay.ts";
 import { groupStateWrites, type StateWrites } from "./_state_writes.ts";
 import { StateCache } from "./_state_cache.ts";
@@ -264,7 +265,7 @@ export class SQLiteStorage implements Storage {
         cutouts.difference,
         a.properties,
         a.ssObjectReassocTimeMjdTai,
-        packHistory(a.history),
+        packAlertHistory(a),
         runId,
         now,
       );
@@ -862,6 +863,15 @@ export class SQLiteStorage implements Storage {
     const wanted: bigint[] = [];
     for (const alert of alerts) {
       if (!states.has(alert.diaSourceId)) wanted.push(alert.diaSourceId);
+      const columns = historyColumns(alert);
+      if (columns !== null) {
+        const { ids, start, length } = columns;
+        for (let at = start; at < start + length; at++) {
+          const id = ids[at] as bigint;
+          if (!states.has(id)) wanted.push(id);
+        }
+        continue;
+      }
       for (const entry of alert.history) {
         if (!states.has(entry.diaSourceId)) wanted.push(entry.diaSourceId);
       }
