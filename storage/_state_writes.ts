@@ -21,6 +21,8 @@ export interface InsertGroup {
   head: SourceState;
   /** The DIASources. */
   ids: bigint[];
+  /** Their states. */
+  states: SourceState[];
 }
 
 /** Known states that moved forward the same way. */
@@ -35,6 +37,8 @@ export interface BumpGroup {
   lastRunId: number;
   /** The DIASources. */
   ids: bigint[];
+  /** Their states. */
+  states: SourceState[];
 }
 
 /** The writes of one batch. */
@@ -78,8 +82,9 @@ export function groupStateWrites(
     if (before === undefined) {
       if (insert !== null && insert.ids.length < MAX_GROUP && _sameColumns(insert.head, state)) {
         insert.ids.push(state.diaSourceId);
+        insert.states.push(state);
       } else {
-        insert = { head: state, ids: [state.diaSourceId] };
+        insert = { head: state, ids: [state.diaSourceId], states: [state] };
         inserts.push(insert);
       }
     } else if (_movedForward(before, state)) {
@@ -90,6 +95,7 @@ export function groupStateWrites(
         bump.lastRunId === state.lastRunId
       ) {
         bump.ids.push(state.diaSourceId);
+        bump.states.push(state);
       } else {
         bump = {
           seen,
@@ -97,6 +103,7 @@ export function groupStateWrites(
           lastAlertId: state.lastAlertId,
           lastRunId: state.lastRunId,
           ids: [state.diaSourceId],
+          states: [state],
         };
         bumps.push(bump);
       }

@@ -8,6 +8,7 @@ import { StorageError } from "../pipeline/errors.ts";
 import { makeAlert } from "../tests/_alert_factory.ts";
 import { withTempDir } from "../tests/_support.ts";
 import type { StoredAlert } from "./storage.ts";
+import { type SourceState, trackAlerts } from "../pipeline/reassociation_tracker.ts";
 
 const NO_CUTOUTS = { science: null, template: null, difference: null };
 const BIG = 170_587_117_485_817_955n;
@@ -449,4 +450,72 @@ Deno.test("writeBatch() never moves an offset cursor back (a worker that lost it
     await storage.loadCursors("kafka"),
     new Map([["t/0", "100"], ["f.avro", "5:1"]]),
   );
+});
+
+Deno.test("heavy histories: set-based state writes leave the rows tracking in memory computes", async () => {
+  const base = 170_000_000_000_000_000n;
+  // Four visits of one DIAObject, each carrying every earlier DIASource (100, then 40 more
+  // each time), some associations changing: insert groups, bump groups and single rows.
+  const visit = (v: number) => {
+    const id = base + BigInt(v) * 1000n;
+    const history = Array.from({ length: 100 + v * 40 }, (_, k) => {
+      const ss = k % 37 === v ? 4_000_000_000_000_000_001n + BigInt(v) : 0n;
+      return [base - BigInt(k + 1), ss] as const;
+    });
+    return makeAlert(id, { midpointMjdTai: 61000 + v, history });
+  };
+  const expected = new Map<bigint, SourceState>();
+  trackAlerts([0, 1, 2, 3].map(visit), expected, 1);
+
+  await withTempDir("lsst-state-writes-", async (dir) => {
+    const path = join(dir, "alerts.db");
+    {
+      await using storage = new SQLiteStorage(path);
+      await storage.initialize();
+      const runId = await storage.beginRun("test", {});
+      assert.equal(runId, 1);
+      for (const v of [0, 1, 2, 3]) {
+        await storage.writeBatch(runId, {
+          source: "test",
+          alerts: stored(visit(v)),
+          quarantine: [],
+          cursors: [],
+        });
+      }
+    }
+    const db = new DatabaseSync(path, { readOnly: true });
+    try {
+      const statement = db.prepare("SELECT * FROM processed_sources ORDER BY dia_source_id");
+      statement.setReadBigInts(true);
+      const rows = statement.all() as Record<string, unknown>[];
+      assert.equal(rows.length, expected.size);
+      assert.ok(rows.length > 200);
+      for (const row of rows) {
+        const state = expected.get(row.dia_source_id as bigint) as SourceState;
+        assert.deepEqual(
+          {
+            dia_object_id: row.dia_object_id,
+            ss_object_id: row.ss_object_id,
+            first_seen_mjd: row.first_seen_mjd,
+            last_seen_mjd: row.last_seen_mjd,
+            times_seen: Number(row.times_seen),
+            last_alert_id: row.last_alert_id,
+            runs: Number(row.runs),
+          },
+          {
+            dia_object_id: state.diaObjectId,
+            ss_object_id: state.ssObjectId,
+            first_seen_mjd: state.firstSeenMjd,
+            last_seen_mjd: state.lastSeenMjd,
+            times_seen: state.timesSeen,
+            last_alert_id: state.lastAlertId,
+            runs: state.runs,
+          },
+          `DIASource ${row.dia_source_id}`,
+        );
+      }
+    } finally {
+      db.close();
+    }
+  });
 });
