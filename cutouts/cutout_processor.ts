@@ -312,7 +312,14 @@ export class CutoutProcessor {
         const dir = resolve(this.#tempDir, `${Deno.pid}-${crypto.randomUUID().slice(0, 12)}`);
         await Deno.mkdir(dir, { recursive: true });
         const path = resolve(dir, LOCK);
-        const lock = await Deno.open(path, { read: true, write: true, create: true });
+        let lock: Deno.FsFile;
+        try {
+          lock = await Deno.open(path, { read: true, write: true, create: true });
+        } catch (error) {
+          // A cleanup removed the new folder before its lock file existed: take another.
+          if (error instanceof Deno.errors.NotFound) continue;
+          throw error;
+        }
         await lock.lock(true);
         // Another process's cleanup may have taken the new, still unlocked folder for an
         // abandoned one and removed it: only a lock file still in place is ours.
