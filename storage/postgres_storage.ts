@@ -44,8 +44,8 @@ export interface PostgresStorageOptions {
   retries?: number;
 }
 
-/** The version `postgres_schema.sql` describes. */
-export const POSTGRES_SCHEMA_VERSION = 1;
+/** The version `postgres_schema.sql` describes (2: `raw_alerts`). */
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 // Advisory lock keys: one for schema creation, one class for the runs' liveness locks.
 const SCHEMA_LOCK = 0x4c535354;
@@ -107,6 +107,12 @@ export class PostgresStorage implements Storage {
     await this.#do("initialize", () =>
       this.#sql.begin(async (tx) => {
         await tx`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK})`;
+        // Up to date: no DDL, whose table locks could deadlock with workers already writing.
+        const [present] = await tx`SELECT to_regclass('lsst_schema') IS NOT NULL AS present`;
+        if (present?.present) {
+          const [current] = await tx`SELECT version FROM lsst_schema`;
+          if (current !== undefined && Number(current.version) === POSTGRES_SCHEMA_VERSION) return;
+        }
         await tx.unsafe(schemaSql);
         const [row] = await tx`SELECT version FROM lsst_schema`;
         const version = row === undefined ? 0 : Number(row.version);
