@@ -16,6 +16,7 @@ import {
   type ReassociationReason,
 } from "../pipeline/alert_record.ts";
 import { StorageError } from "../pipeline/errors.ts";
+import { detectionFromRow, type Row, runRecordFromRow, schemaFromRow } from "./_rows.ts";
 import { stringifyExact } from "../pipeline/exact_json.ts";
 import { type SourceState, trackAlerts } from "../pipeline/reassociation_tracker.ts";
 import { packHistory } from "./_history_blob.ts";
@@ -53,7 +54,6 @@ const RUN_LOCK_CLASS = 0x4c535352;
 
 type Sql = postgres.Sql<{ bigint: bigint }>;
 type Tx = postgres.TransactionSql<{ bigint: bigint }>;
-type Row = Record<string, unknown>;
 
 const TABLES = [
   "alerts",
@@ -528,7 +528,7 @@ export class PostgresStorage implements Storage {
         time: r.midpoint_mjd_tai as number,
         history: new Uint8Array(r.history as Uint8Array),
       })),
-      detections: detections.map((r) => ({ ..._detection(r), id: r.id as bigint })),
+      detections: detections.map((r) => ({ ...detectionFromRow(r), id: r.id as bigint })),
     };
   }
 
@@ -557,7 +557,7 @@ export class PostgresStorage implements Storage {
       own.release();
     }
     if (row === undefined) throw new StorageError(`Run ${runId} does not exist`);
-    return _runRecord(row);
+    return runRecordFromRow(row);
   }
 
   /**
@@ -573,7 +573,7 @@ export class PostgresStorage implements Storage {
         this
           .#sql`SELECT * FROM ingestion_runs ORDER BY started_at DESC, run_id DESC LIMIT ${limit}`,
     );
-    return rows.map(_runRecord);
+    return rows.map(runRecordFromRow);
   }
 
   /**
@@ -592,7 +592,7 @@ export class PostgresStorage implements Storage {
         ORDER BY id DESC LIMIT ${query.limit ?? 100}`);
     return rows.map((r) => ({
       id: Number(r.id),
-      ..._detection(r),
+      ...detectionFromRow(r),
       runId: r.run_id === null ? null : Number(r.run_id),
       detectedAt: String(r.detected_at),
     }));
@@ -682,13 +682,7 @@ export class PostgresStorage implements Storage {
     if (row === undefined) return null;
     return {
       payload: new Uint8Array(row.payload as Uint8Array),
-      schema: {
-        fingerprint: String(row.fingerprint),
-        id: row.id === null ? null : Number(row.id),
-        version: row.version === null ? null : String(row.version),
-        survey: row.survey === null ? null : String(row.survey),
-        json: String(row.json),
-      },
+      schema: schemaFromRow(row),
     };
   }
 
@@ -697,13 +691,7 @@ export class PostgresStorage implements Storage {
       "read schemas from",
       () => this.#sql`SELECT * FROM schemas WHERE id = ${id}`,
     );
-    return row === undefined ? null : {
-      fingerprint: String(row.fingerprint),
-      id: Number(row.id),
-      version: row.version === null ? null : String(row.version),
-      survey: row.survey === null ? null : String(row.survey),
-      json: String(row.json),
-    };
+    return row === undefined ? null : schemaFromRow(row);
   }
 
   /**
@@ -792,35 +780,6 @@ function _plain(row: Row): Record<string, unknown> {
     out[key] = value instanceof Uint8Array ? new Uint8Array(value) : value;
   }
   return out;
-}
-
-function _detection(r: Row): ReassociationDetection {
-  return {
-    diaSourceId: r.dia_source_id as bigint,
-    reason: r.reason as ReassociationReason,
-    oldSsObjectId: r.old_ss_object_id as bigint | null,
-    newSsObjectId: r.new_ss_object_id as bigint | null,
-    oldReassocTime: r.old_reassoc_time as number | null,
-    newReassocTime: r.new_reassoc_time as number | null,
-    alertDiaSourceId: r.alert_dia_source_id as bigint,
-  };
-}
-
-function _runRecord(r: Row): IngestionRunRecord {
-  return {
-    runId: Number(r.run_id),
-    source: String(r.source),
-    params: JSON.parse(String(r.params)) as Record<string, unknown>,
-    startedAt: String(r.started_at),
-    finishedAt: r.finished_at === null ? null : String(r.finished_at),
-    status: r.status as RunStatus,
-    alertsIngested: Number(r.alerts_ingested),
-    alertsSkipped: Number(r.alerts_skipped),
-    newSources: Number(r.new_sources),
-    reassociationsDetected: Number(r.reassociations_detected),
-    alertsQuarantined: Number(r.alerts_quarantined),
-    error: r.error === null ? null : String(r.error),
-  };
 }
 
 function _withoutPassword(url: string): string {

@@ -15,6 +15,7 @@ import {
   type ReassociationReason,
 } from "../pipeline/alert_record.ts";
 import { StorageError } from "../pipeline/errors.ts";
+import { detectionFromRow, type Row, runRecordFromRow, schemaFromRow } from "./_rows.ts";
 import { stringifyExact } from "../pipeline/exact_json.ts";
 import { type SourceState, trackAlerts } from "../pipeline/reassociation_tracker.ts";
 import { RunLocks } from "./_run_locks.ts";
@@ -52,8 +53,6 @@ export interface SQLiteStorageOptions {
   /** Open read-only (queries only). Default `false`. */
   readOnly?: boolean;
 }
-
-type Row = Record<string, unknown>;
 
 const TABLES = [
   "alerts",
@@ -435,7 +434,7 @@ export class SQLiteStorage implements Storage {
       );
       if (row === undefined) throw new StorageError(`Run ${runId} does not exist`);
       this.#runLocks.release(runId);
-      return _runRecord(row);
+      return runRecordFromRow(row);
     });
   }
 
@@ -449,7 +448,7 @@ export class SQLiteStorage implements Storage {
     return _settle(() =>
       (this.#statement(
         "SELECT * FROM ingestion_runs ORDER BY started_at DESC, run_id DESC LIMIT ?",
-      ).all(limit) as Row[]).map(_runRecord)
+      ).all(limit) as Row[]).map(runRecordFromRow)
     );
   }
 
@@ -467,7 +466,7 @@ export class SQLiteStorage implements Storage {
          ORDER BY id DESC LIMIT ?3`,
       ).all(query.reason ?? null, query.runId ?? null, query.limit ?? 100) as Row[]).map((r) => ({
         id: Number(r.id),
-        ..._detection(r),
+        ...detectionFromRow(r),
         runId: r.run_id === null ? null : Number(r.run_id),
         detectedAt: String(r.detected_at),
       }))
@@ -543,13 +542,7 @@ export class SQLiteStorage implements Storage {
       if (row === undefined) return null;
       return {
         payload: row.payload as Uint8Array,
-        schema: {
-          fingerprint: String(row.fingerprint),
-          id: row.id === null ? null : Number(row.id),
-          version: row.version === null ? null : String(row.version),
-          survey: row.survey === null ? null : String(row.survey),
-          json: String(row.json),
-        },
+        schema: schemaFromRow(row),
       };
     });
   }
@@ -563,13 +556,7 @@ export class SQLiteStorage implements Storage {
   schemaById(id: number): Promise<StoredSchema | null> {
     return _settle(() => {
       const row = this.#statement("SELECT * FROM schemas WHERE id = ?").get(id) as Row | undefined;
-      return row === undefined ? null : {
-        fingerprint: String(row.fingerprint),
-        id: Number(row.id),
-        version: row.version === null ? null : String(row.version),
-        survey: row.survey === null ? null : String(row.survey),
-        json: String(row.json),
-      };
+      return row === undefined ? null : schemaFromRow(row);
     });
   }
 
@@ -863,7 +850,7 @@ export class SQLiteStorage implements Storage {
         time: r.midpoint_mjd_tai as number,
         history: r.history as Uint8Array,
       })),
-      detections: detections.map((r) => ({ ..._detection(r), id: r.id as bigint })),
+      detections: detections.map((r) => ({ ...detectionFromRow(r), id: r.id as bigint })),
     };
   }
 
@@ -996,33 +983,4 @@ function _storageError(location: string, error: unknown, timeoutMs: number): Sto
     );
   }
   return new StorageError(`Database "${location}" failed: ${message}`, { cause: error });
-}
-
-function _detection(r: Row): ReassociationDetection {
-  return {
-    diaSourceId: r.dia_source_id as bigint,
-    reason: r.reason as ReassociationReason,
-    oldSsObjectId: r.old_ss_object_id as bigint | null,
-    newSsObjectId: r.new_ss_object_id as bigint | null,
-    oldReassocTime: r.old_reassoc_time as number | null,
-    newReassocTime: r.new_reassoc_time as number | null,
-    alertDiaSourceId: r.alert_dia_source_id as bigint,
-  };
-}
-
-function _runRecord(r: Row): IngestionRunRecord {
-  return {
-    runId: Number(r.run_id),
-    source: String(r.source),
-    params: JSON.parse(String(r.params)) as Record<string, unknown>,
-    startedAt: String(r.started_at),
-    finishedAt: r.finished_at === null ? null : String(r.finished_at),
-    status: r.status as RunStatus,
-    alertsIngested: Number(r.alerts_ingested),
-    alertsSkipped: Number(r.alerts_skipped),
-    newSources: Number(r.new_sources),
-    reassociationsDetected: Number(r.reassociations_detected),
-    alertsQuarantined: Number(r.alerts_quarantined),
-    error: r.error === null ? null : String(r.error),
-  };
 }
