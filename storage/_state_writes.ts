@@ -21,8 +21,6 @@ export interface InsertGroup {
   head: SourceState;
   /** The DIASources. */
   ids: bigint[];
-  /** Their states. */
-  states: SourceState[];
 }
 
 /** Known states that moved forward the same way. */
@@ -37,8 +35,6 @@ export interface BumpGroup {
   lastRunId: number;
   /** The DIASources. */
   ids: bigint[];
-  /** Their states. */
-  states: SourceState[];
 }
 
 /** The writes of one batch. */
@@ -51,8 +47,20 @@ export interface StateWrites {
   rows: SourceState[];
 }
 
+/** Options of {@linkcode groupStateWrites}. */
+export interface GroupOptions {
+  /**
+   * Smallest group worth a set-based statement; the states of smaller groups are written
+   * whole, one by one (a list's parse and lookup cost more than a few rows). Default 1.
+   */
+  minGroup?: number;
+}
+
 /** Most ids one statement takes (bounds the JSON text). */
 const MAX_GROUP = 5000;
+
+// While grouping, each group also keeps its states, for a group that ends up too small.
+type _Grouped<G> = G & { states: SourceState[] };
 
 /**
  * Group a batch's changed states. Groups are formed from consecutive states (tracking lists
@@ -61,6 +69,7 @@ const MAX_GROUP = 5000;
  *
  * @param changed Changed states in first-touched order.
  * @param previous What the states that existed before the batch held then.
+ * @param options Smallest group.
  * @returns The writes.
  * @example
  * ```ts
@@ -71,12 +80,13 @@ const MAX_GROUP = 5000;
 export function groupStateWrites(
   changed: readonly SourceState[],
   previous: ReadonlyMap<SourceState, StoredState>,
+  options: GroupOptions = {},
 ): StateWrites {
-  const inserts: InsertGroup[] = [];
-  const bumps: BumpGroup[] = [];
+  const inserts: _Grouped<InsertGroup>[] = [];
+  const bumps: _Grouped<BumpGroup>[] = [];
   const rows: SourceState[] = [];
-  let insert: InsertGroup | null = null;
-  let bump: BumpGroup | null = null;
+  let insert: _Grouped<InsertGroup> | null = null;
+  let bump: _Grouped<BumpGroup> | null = null;
   for (const state of changed) {
     const before = previous.get(state);
     if (before === undefined) {
@@ -111,7 +121,16 @@ export function groupStateWrites(
       rows.push(state);
     }
   }
-  return { inserts, bumps, rows };
+  const minGroup = options.minGroup ?? 1;
+  const kept = <G>(groups: _Grouped<G>[]): G[] => {
+    const out: G[] = [];
+    for (const { states, ...group } of groups) {
+      if (states.length >= minGroup) out.push(group as G);
+      else rows.push(...states);
+    }
+    return out;
+  };
+  return { inserts: kept(inserts), bumps: kept(bumps), rows };
 }
 
 function _sameColumns(a: SourceState, b: SourceState): boolean {

@@ -71,3 +71,11 @@ Deno.test("groups stop at 5,000 ids", () => {
   const writes = groupStateWrites(states, new Map());
   assert.deepEqual(writes.inserts.map((g) => g.ids.length), [5000, 5000, 2001]);
 });
+
+Deno.test("groups smaller than minGroup are written as rows", () => {
+  const small = [state(1n), state(2n)];
+  const large = Array.from({ length: 4 }, (_, i) => state(10n + BigInt(i), { lastAlertId: 7n }));
+  const writes = groupStateWrites([...small, ...large], new Map(), { minGroup: 3 });
+  assert.deepEqual(writes.inserts.map((g) => g.ids), [[10n, 11n, 12n, 13n]]);
+  assert.deepEqual(writes.rows, small);
+});

@@ -345,7 +345,9 @@ export class SQLiteStorage implements Storage {
       ).run(_jsonIds([...affected]));
     }
 
-    this.#writeStates(groupStateWrites(tracked.changed, tracked.previous));
+    this.#writeStates(
+      groupStateWrites(tracked.changed, tracked.previous, { minGroup: SET_MIN }),
+    );
 
     const insertQuarantine = this.#statement(
       `INSERT INTO quarantine (source, stream, position, error, raw, run_id, quarantined_at)
@@ -728,26 +730,8 @@ export class SQLiteStorage implements Storage {
          last_run_id, last_alert_id, runs)
        SELECT value, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM json_each(?)`,
     );
-    // A small group costs less row by row than as a list (the list's parse and lookup table).
-    const single: SourceState[] = [...writes.rows];
-    for (const { head: s, ids, states } of writes.inserts) {
-      if (ids.length < SET_MIN) {
-        single.push(...states);
-        continue;
-      }
-      const { changes } = insert.run(
-        s.diaObjectId,
-        s.ssObjectId,
-        s.reassocTime,
-        s.firstSeenMjd,
-        s.lastSeenMjd,
-        s.timesSeen,
-        s.firstRunId,
-        s.lastRunId,
-        s.lastAlertId,
-        s.runs,
-        _jsonIds(ids),
-      );
+    for (const { head, ids } of writes.inserts) {
+      const { changes } = insert.run(..._stateColumns(head), _jsonIds(ids));
       _expectRows("insert new sources", changes, ids.length);
     }
     const bump = this.#statement(
@@ -756,10 +740,6 @@ export class SQLiteStorage implements Storage {
        WHERE dia_source_id IN (SELECT value FROM json_each(?))`,
     );
     for (const b of writes.bumps) {
-      if (b.ids.length < SET_MIN) {
-        single.push(...b.states);
-        continue;
-      }
       const { changes } = bump.run(
         b.seen,
         b.lastSeenMjd,
@@ -781,21 +761,7 @@ export class SQLiteStorage implements Storage {
          times_seen = excluded.times_seen, last_run_id = excluded.last_run_id,
          last_alert_id = excluded.last_alert_id, runs = excluded.runs`,
     );
-    for (const s of single) {
-      upsert.run(
-        s.diaSourceId,
-        s.diaObjectId,
-        s.ssObjectId,
-        s.reassocTime,
-        s.firstSeenMjd,
-        s.lastSeenMjd,
-        s.timesSeen,
-        s.firstRunId,
-        s.lastRunId,
-        s.lastAlertId,
-        s.runs,
-      );
-    }
+    for (const s of writes.rows) upsert.run(s.diaSourceId, ..._stateColumns(s));
   }
 
   #selectKnown(ids: readonly bigint[]): Set<bigint> {
@@ -949,8 +915,36 @@ function _settle<T>(work: () => T): Promise<T> {
   }
 }
 
-// Smallest group written as one statement over a list of ids.
+// Smallest group written as one statement over a list of ids: a few rows cost less one by one
+// than a list's parse and lookup table.
 const SET_MIN = 32;
+
+// A state's columns after `dia_source_id`, in the order of the processed_sources statements.
+function _stateColumns(s: SourceState): [
+  bigint | null,
+  bigint | null,
+  number | null,
+  number,
+  number,
+  number,
+  number,
+  number,
+  bigint,
+  number,
+] {
+  return [
+    s.diaObjectId,
+    s.ssObjectId,
+    s.reassocTime,
+    s.firstSeenMjd,
+    s.lastSeenMjd,
+    s.timesSeen,
+    s.firstRunId,
+    s.lastRunId,
+    s.lastAlertId,
+    s.runs,
+  ];
+}
 // Ids per state lookup; the last list of a batch is padded with a repeated id.
 const LOAD_CHUNK = 500;
 const LOAD_PARAMS = Array(LOAD_CHUNK).fill("?").join(", ");
