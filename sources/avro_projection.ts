@@ -12,6 +12,8 @@
  * @module
  */
 
+import { AVRO_PRIMITIVES } from "./_avro_primitives.ts";
+
 /**
  * Which fields to materialise: `true` keeps a field whole (longs as `bigint`, bytes as a view
  * into the input, records and arrays decoded in full), a nested selection keeps some fields of
@@ -43,17 +45,6 @@ export interface ProjectionOptions {
 }
 
 type Node = unknown;
-
-const PRIMITIVES = new Set([
-  "null",
-  "boolean",
-  "int",
-  "long",
-  "float",
-  "double",
-  "bytes",
-  "string",
-]);
 
 /**
  * Compile a projection of data written with a schema.
@@ -132,7 +123,7 @@ return function project(b, p) {
     namespace: string | null;
   } {
     if (typeof node === "string") {
-      if (PRIMITIVES.has(node)) return { key: node, schema: node, namespace };
+      if (AVRO_PRIMITIVES.has(node)) return { key: node, schema: node, namespace };
       const full = node.includes(".") || namespace === null ? node : `${namespace}.${node}`;
       const named = this.#named.get(full) ?? this.#named.get(node);
       if (named === undefined) throw new TypeError(`Unknown Avro type "${node}"`);
@@ -144,7 +135,7 @@ return function project(b, p) {
     }
     if (typeof node !== "object" || node === null) throw new TypeError("Invalid Avro schema");
     const s = node as Record<string, unknown>;
-    if (typeof s.type === "string" && PRIMITIVES.has(s.type)) {
+    if (typeof s.type === "string" && AVRO_PRIMITIVES.has(s.type)) {
       return { key: s.type, schema: s.type, namespace };
     }
     if (s.type === "record" || s.type === "error" || s.type === "enum" || s.type === "fixed") {

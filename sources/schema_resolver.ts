@@ -17,7 +17,6 @@ import {
   versionOfSchemaId,
 } from "./avro_schema.ts";
 import { relaxZtfSchema } from "./ztf_schema.ts";
-import { type AvroGuard, compileAvroGuard } from "./avro_guard.ts";
 import { compileProjection, type Projection } from "./avro_projection.ts";
 import { LSST_ALERT_SELECTION } from "./lsst_packet.ts";
 import { ZTF_ALERT_SELECTION } from "./ztf_packet.ts";
@@ -53,8 +52,6 @@ export interface ResolvedSchema {
   project: Projection;
   /** The full decoder, `long` as `bigint`: for users who want the whole packet. */
   type: avro.Type;
-  /** Checks a datum's structure before `type` decodes it (lengths, counts, branches). */
-  guard: AvroGuard;
 }
 
 /**
@@ -62,12 +59,14 @@ export interface ResolvedSchema {
  * what a decode worker needs of a schema its caller has already resolved and checked.
  *
  * @param schema The writer schema (parsed JSON).
+ * @param relaxed The same with ZTF's invalid defaults dropped, when the caller has it.
  * @returns Its projection (the survey's selection; everything for an unknown survey), survey
  * and version.
  * @throws {TypeError} When the schema has a type the projection cannot read.
  */
 export function projectionOf(
   schema: unknown,
+  relaxed: unknown = relaxZtfSchema(schema),
 ): Pick<ResolvedSchema, "project" | "survey" | "version"> {
   const { survey, version } = schemaIdentity(schema);
   const selection = survey === "lsst"
@@ -75,7 +74,7 @@ export function projectionOf(
     : survey === "ztf"
     ? ZTF_ALERT_SELECTION
     : true;
-  return { project: compileProjection(relaxZtfSchema(schema), selection), survey, version };
+  return { project: compileProjection(relaxed, selection), survey, version };
 }
 
 /** The schema id is not known anywhere the resolver may look. */
@@ -207,17 +206,13 @@ export class SchemaResolver {
     json: string,
     save = true,
   ): Promise<ResolvedSchema> {
-    const identity = schemaIdentity(schema);
-    let relaxed: unknown;
     let type: avro.Type;
-    let guard: AvroGuard;
-    let project: Projection;
+    let projection: ReturnType<typeof projectionOf>;
     try {
       // Only invalid defaults are removed: decoding bytes written with the schema is unchanged.
-      relaxed = relaxZtfSchema(schema);
+      const relaxed = relaxZtfSchema(schema);
       type = createAvroType(relaxed);
-      guard = compileAvroGuard(relaxed);
-      project = projectionOf(schema).project;
+      projection = projectionOf(schema, relaxed);
     } catch (error) {
       // avsc reports most bad schemas with a plain Error, but some (a field without a type)
       // with a TypeError of its own making: one documented error for all of them.
@@ -225,13 +220,12 @@ export class SchemaResolver {
     }
     const resolved: ResolvedSchema = {
       id,
-      survey: identity.survey,
-      version: identity.version,
+      survey: projection.survey,
+      version: projection.version,
       json,
       fingerprint: await schemaFingerprint(json),
-      project,
+      project: projection.project,
       type,
-      guard,
     };
     if (save && this.#options.store) {
       await this.#options.store.saveSchema({

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { AVRO_PRIMITIVES } from "./_avro_primitives.ts";
+
 const INT_MIN = -(2 ** 31);
 const INT_MAX = 2 ** 31 - 1;
 const LONG_MIN = -(2n ** 63n);
@@ -18,17 +20,6 @@ const LONG_MAX = 2n ** 63n - 1n;
 // Avro encodes bytes and fixed defaults as JSON strings of code points 0-255.
 const BYTE_STRING = /^[^\u0100-\uffff]*$/;
 const NAMED = new Set(["record", "error", "enum", "fixed"]);
-const PRIMITIVES = new Set([
-  "null",
-  "boolean",
-  "int",
-  "long",
-  "float",
-  "double",
-  "bytes",
-  "string",
-]);
-
 type _Node = Record<string, unknown>;
 
 interface _Context {
@@ -149,7 +140,7 @@ function _isValid(type: unknown, value: unknown, space: string, context: _Contex
     return type.length > 0 && _isValid(type[0], value, space, context);
   }
   if (typeof type === "string") {
-    if (PRIMITIVES.has(type)) return _isPrimitive(type, value);
+    if (AVRO_PRIMITIVES.has(type)) return _isPrimitive(type, value);
     const named = _lookup(type, space, context);
     return named === undefined ? true : _isValid(named, value, space, context);
   }
@@ -158,7 +149,7 @@ function _isValid(type: unknown, value: unknown, space: string, context: _Contex
   if (typeof kind === "object" && kind !== null) return _isValid(kind, value, space, context);
   if (typeof kind !== "string") return true;
   // A logical type is checked by its underlying type.
-  if (PRIMITIVES.has(kind)) return _isPrimitive(kind, value);
+  if (AVRO_PRIMITIVES.has(kind)) return _isPrimitive(kind, value);
   const own = context.spaces.get(type) ?? space;
   switch (kind) {
     case "record":
