@@ -176,12 +176,7 @@ export class ByteStream {
     }
     await this.#fill(n);
     if (this.#buffered < n) {
-      throw new TruncatedInputError(
-        `Input ends at offset ${
-          this.#offset + this.#buffered
-        } inside ${what} that needs ${n} bytes from offset ${this.#offset}`,
-        this.#offset + this.#buffered,
-      );
+      throw this.#shortOf(n, what);
     }
     return this.#copy(n, true);
   }
@@ -352,7 +347,12 @@ export class ByteStream {
     this.#head = 0;
     this.#buffered = have + got;
     this.#offset -= have;
-    throw new TruncatedInputError(
+    throw this.#shortOf(n, what);
+  }
+
+  // What is left is shorter than the n bytes `what` needs.
+  #shortOf(n: number, what: string): TruncatedInputError {
+    return new TruncatedInputError(
       `Input ends at offset ${
         this.#offset + this.#buffered
       } inside ${what} that needs ${n} bytes from offset ${this.#offset}`,
