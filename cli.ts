@@ -24,9 +24,12 @@ import {
   MockSource,
   openStorage,
   type PartitionLag,
+  type QuarantineRecord,
+  type QuarantineReplayResult,
   queryReadOnly,
   REASSOCIATION_REASONS,
   type ReassociationReason,
+  replayQuarantine,
   type Storage,
   stringifyExact,
   UsageError,
@@ -50,6 +53,8 @@ Commands:
   kafka-lag        Committed offsets and lag of a Kafka consumer group
   query "SQL"      Run your own SQL on a read-only connection (--json, --format csv)
   show-alert ID    The whole packet of an alert ingested with --keep-raw, as exact JSON
+  quarantine list  Quarantined records (oldest first), their raw bytes by size
+  quarantine replay  Decode quarantined records again and ingest those that decode
 
 Common options:
   --db PATH|URL    SQLite file, or postgres://user:password@host/db for PostgreSQL
@@ -64,7 +69,8 @@ ingest options:
   --path P         file: a file, directory (recursive) or glob of Avro containers,
                    Confluent-framed messages, gzip variants and CSV exports
   --schema-registry URL  Confluent Schema Registry for framed messages
-  --schema-dir DIR Schemas laid out as <M.m>/*.avsc, for framed messages
+  --schema-dir DIR Schemas for framed messages: <M.m>/*.avsc, Rubin's <M>/<m>/ tree
+                   (lsst.v<M>_<m>.*.avsc), or one version's .avsc files
   --no-decode-worker  Read and decode containers on the main thread (default: in a worker
                    when the machine has more than one core)
 
@@ -99,6 +105,9 @@ ingest --source antares options (also --topic, --group-id, --bootstrap-servers, 
   --no-cutouts     Do not write cutout files
   --keep-raw       file and kafka: also keep each new alert's Avro payload and writer schema
                    (table raw_alerts), for show-alert
+  --reset-cursors  Forget the stored positions of this run's topics or files and read them
+                   from the start (after a run stopped because a topic was created again or
+                   the database points at another cluster); stored alerts are not duplicated
   --quiet          No progress line and no summary
 
 export options:
@@ -109,6 +118,20 @@ export options:
 
 kafka-lag options: --bootstrap-servers, --group-id, --topic, --sasl-mechanism, --username,
   --password, --tls, --ca-file: committed offset and lag of a consumer group per partition
+
+quarantine list options:
+  --source S       Only records of this source (file, kafka, antares, file:cutout…)
+  --limit N        At most N rows (default 100)
+
+quarantine replay options (also ingest's --cutouts-dir, --no-cutouts, --keep-raw, --quiet):
+  --source S       Only records of this source (file, kafka, antares)
+  --schema-dir DIR, --schema-registry URL  Where framed messages' schemas are looked for
+                   (after the database's schemas table)
+  --api-base-url U ANTARES HTTP API, for loci whose alerts could not be fetched
+  --batch-size N   Quarantine rows per transaction (default 100)
+  Records that decode are ingested and leave the quarantine in the same transaction; those
+  that still fail stay with their new error; damaged blocks, unreadable files and bad cutouts
+  cannot be replayed and stay as they are.
 
 runs / reassociations options:
   --limit N        At most N rows (default 10 / 20)
@@ -160,9 +183,23 @@ const OPTIONS = {
     "no-cutouts": { type: "boolean" },
     "keep-raw": { type: "boolean" },
     "no-decode-worker": { type: "boolean" },
+    "reset-cursors": { type: "boolean" },
     quiet: { type: "boolean" },
   },
   "show-alert": COMMON,
+  quarantine: {
+    ...COMMON,
+    source: { type: "string" },
+    limit: { type: "string" },
+    "schema-dir": { type: "string" },
+    "schema-registry": { type: "string" },
+    "api-base-url": { type: "string" },
+    "batch-size": { type: "string" },
+    "cutouts-dir": { type: "string" },
+    "no-cutouts": { type: "boolean" },
+    "keep-raw": { type: "boolean" },
+    quiet: { type: "boolean" },
+  },
   "db-init": COMMON,
   "db-stats": COMMON,
   query: { ...COMMON, format: { type: "string" }, limit: { type: "string" } },
@@ -230,16 +267,19 @@ export async function main(args: readonly string[]): Promise<number> {
             () => `Database "${storage.location}" is ready`,
           );
           return 0;
-        });
+        }, { create: true });
       case "query":
         return await _query(flags, rest);
       case "show-alert":
         return await _showAlert(flags, rest);
+      case "quarantine":
+        return await _quarantine(flags, rest);
       case "db-stats":
         return await _withStorage(flags, async (storage) => {
           await storage.initialize();
           const stats = await storage.stats();
           _print(flags, stats, () => _formatStats(stats));
+          await _warnAboutData(storage);
           return 0;
         });
       case "runs":
@@ -287,7 +327,7 @@ export async function main(args: readonly string[]): Promise<number> {
                 r.reason,
                 r.oldSsObjectId ?? "-",
                 r.newSsObjectId ?? "-",
-                r.alertDiaSourceId,
+                r.alertDiaSourceId ?? "snapshot",
                 r.runId ?? "-",
               ]),
             ));
@@ -312,8 +352,11 @@ function _parse(command: Command, args: string[]): Flags {
       strict: true,
       allowPositionals: true,
     });
-    if (positionals.length > (command === "query" || command === "show-alert" ? 1 : 0)) {
-      throw new UsageError(`Unexpected argument "${positionals[0]}" for "${command}"`);
+    const allowed = command === "query" || command === "show-alert" || command === "quarantine"
+      ? 1
+      : 0;
+    if (positionals.length > allowed) {
+      throw new UsageError(`Unexpected argument "${positionals[allowed]}" for "${command}"`);
     }
     return values as Flags;
   } catch (error) {
@@ -504,6 +547,153 @@ async function _showAlert(flags: Flags, args: readonly string[]): Promise<number
   });
 }
 
+// Which options each quarantine subcommand takes (they share one parser).
+const QUARANTINE_FLAGS = {
+  list: ["db", "json", "help", "source", "limit"],
+  replay: [
+    "db",
+    "json",
+    "help",
+    "source",
+    "schema-dir",
+    "schema-registry",
+    "api-base-url",
+    "batch-size",
+    "cutouts-dir",
+    "no-cutouts",
+    "keep-raw",
+    "quiet",
+  ],
+} as const;
+
+async function _quarantine(flags: Flags, args: readonly string[]): Promise<number> {
+  const { positionals } = parseArgs({
+    args: [...args],
+    options: OPTIONS.quarantine,
+    strict: true,
+    allowPositionals: true,
+  });
+  const sub = positionals[0];
+  if (sub !== "list" && sub !== "replay") {
+    throw new UsageError(
+      sub === undefined
+        ? "quarantine needs a subcommand: list or replay"
+        : `Unknown quarantine subcommand "${sub}": expected list or replay`,
+    );
+  }
+  const allowed: readonly string[] = QUARANTINE_FLAGS[sub];
+  const other = Object.keys(flags).find((name) => !allowed.includes(name));
+  if (other !== undefined) {
+    throw new UsageError(`Option --${other} does not apply to "quarantine ${sub}"`);
+  }
+  const source = _text(flags, "source");
+  if (sub === "list") {
+    const limit = _integer(flags, "limit", 100, 1);
+    return await _withStorage(flags, async (storage) => {
+      await storage.initialize();
+      const rows = await storage.listQuarantine({
+        limit,
+        ...(source === undefined ? {} : { source }),
+      });
+      _print(flags, rows, () => _formatQuarantine(rows));
+      return 0;
+    });
+  }
+  const batchSize = _integer(flags, "batch-size", 100, 1);
+  const schemaDir = _text(flags, "schema-dir");
+  const schemaRegistry = _text(flags, "schema-registry");
+  const apiBaseUrl = _text(flags, "api-base-url");
+  const cutoutsDir = flags["cutouts-dir"] ?? "data/cutouts";
+  if (typeof cutoutsDir !== "string" || cutoutsDir === "") {
+    throw new UsageError("Option --cutouts-dir needs a path");
+  }
+  return await _withStorage(flags, async (storage) => {
+    using cutouts = flags["no-cutouts"] ? null : new CutoutProcessor({ outputDir: cutoutsDir });
+    const controller = new AbortController();
+    using _signals = _abortOnSignals(controller, flags.quiet === true);
+    const replay = await replayQuarantine(storage, {
+      batchSize,
+      cutouts,
+      keepRaw: flags["keep-raw"] === true,
+      signal: controller.signal,
+      ...(source === undefined ? {} : { source }),
+      ...(schemaDir === undefined ? {} : { schemaDir }),
+      ...(schemaRegistry === undefined ? {} : { schemaRegistry }),
+      ...(apiBaseUrl === undefined ? {} : { antaresApiBaseUrl: apiBaseUrl }),
+    });
+    if (flags.json) console.log(stringifyExact(replay, 2));
+    else if (!flags.quiet) console.log(_formatReplay(replay, storage.location));
+    return replay.status === "interrupted" ? 130 : 0;
+  });
+}
+
+// SIGINT/SIGTERM abort the signal (what was decoded is stored); a second one exits at once.
+function _abortOnSignals(controller: AbortController, quiet: boolean): Disposable {
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((signal) => {
+    const handler = () => {
+      if (controller.signal.aborted) Deno.exit(130);
+      if (!quiet) console.error(`\n${signal}: storing what was decoded, then stopping`);
+      controller.abort(signal);
+    };
+    try {
+      Deno.addSignalListener(signal, handler);
+    } catch {
+      // SIGTERM cannot be listened to on every platform.
+    }
+    return [signal, handler] as const;
+  });
+  return {
+    [Symbol.dispose]() {
+      for (const [signal, handler] of handlers) {
+        try {
+          Deno.removeSignalListener(signal, handler);
+        } catch {
+          // Never added.
+        }
+      }
+    },
+  };
+}
+
+function _formatQuarantine(rows: QuarantineRecord[]): string {
+  if (rows.length === 0) return "No quarantined records";
+  return _table(
+    ["id", "source", "stream", "position", "bytes", "run", "error"],
+    rows.map((r) => [
+      r.id,
+      r.source,
+      r.stream,
+      r.position,
+      r.rawBytes ?? "-",
+      r.runId ?? "-",
+      r.error,
+    ]),
+  );
+}
+
+function _formatReplay(replay: QuarantineReplayResult, database: string): string {
+  const lines = [
+    `Quarantine replay (run ${replay.runId}) ${replay.status}: ${
+      _n(replay.rowsRead)
+    } records read, ${_n(replay.rowsReplayed)} replayed (${
+      _n(replay.alertsIngested)
+    } alerts stored, ${_n(replay.alertsSkipped)} already stored), ${
+      _n(replay.rowsStillFailing)
+    } still failing, ${_n(replay.rowsNotReplayable)} cannot be replayed`,
+  ];
+  for (const [reason, n] of Object.entries(replay.notReplayable)) {
+    lines.push(`  ${_n(n)} × ${reason}`);
+  }
+  lines.push(
+    `${_n(replay.newSources)} new DIASources, ${
+      _n(replay.reassociationsDetected)
+    } reassociations, ${replay.elapsedSeconds.toFixed(2)} s`,
+    `Database: ${database}`,
+  );
+  if (replay.error !== null) lines.push(`Note: ${replay.error}`);
+  return lines.join("\n");
+}
+
 async function _export(flags: Flags): Promise<number> {
   const format = _text(flags, "format") ?? "csv";
   if (format !== "csv" && format !== "json") {
@@ -557,11 +747,20 @@ function _databasePath(flags: Flags): string {
   return path;
 }
 
+// Limits of the stored data (an upgraded database) go to stderr whatever the output mode: they
+// change what the numbers mean.
+async function _warnAboutData(storage: Storage): Promise<void> {
+  for (const warning of await storage.warnings?.() ?? []) console.error(`warning: ${warning}`);
+}
+
+// Only db-init and ingest create a database: a read command given a mistyped path says the file
+// does not exist instead of leaving an empty database (and its folder) there.
 async function _withStorage(
   flags: Flags,
   work: (storage: Storage) => Promise<number>,
+  options: { create?: boolean } = {},
 ): Promise<number> {
-  await using storage = openStorage(_databasePath(flags));
+  await using storage = openStorage(_databasePath(flags), { create: options.create ?? false });
   return await work(storage);
 }
 
@@ -664,6 +863,7 @@ async function _ingest(flags: Flags): Promise<number> {
   }
   await using storage = openStorage(_databasePath(flags));
   await storage.initialize();
+  await _warnAboutData(storage);
   await using source = _openSource(flags, storage);
   // A security warning, not progress: --json and --quiet keep it (it goes to stderr).
   if (flags["no-verify-hostname"]) {
@@ -704,6 +904,7 @@ async function _ingest(flags: Flags): Promise<number> {
       signal: controller.signal,
       ...(limit === undefined ? {} : { limit }),
       ...(durationSeconds === undefined ? {} : { durationSeconds }),
+      ...(flags["reset-cursors"] ? { resetCursors: true } : {}),
       ...(tty ? { onProgress: _progressLine } : {}),
     });
     if (tty) _clearProgressLine();

@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS alerts (
   ss_object_reassoc_time_mjd_tai REAL,                     -- given by CSV/APDB exports
   history              BLOB,                               -- packed prvDiaSources (replays)
   run_id               INTEGER REFERENCES ingestion_runs (run_id),
-  ingested_at          TEXT    NOT NULL
+  ingested_at          TEXT    NOT NULL,
+  snapshot             INTEGER NOT NULL DEFAULT 0              -- 1: kept from a snapshot (CSV, ANTARES) until its packet arrives
 );
 CREATE INDEX IF NOT EXISTS alerts_midpoint ON alerts (midpoint_mjd_tai);
 CREATE INDEX IF NOT EXISTS alerts_dia_object ON alerts (dia_object_id);
@@ -88,9 +89,10 @@ CREATE TABLE IF NOT EXISTS reassociations (
   new_ss_object_id    INTEGER,
   old_reassoc_time    REAL,
   new_reassoc_time    REAL,
-  alert_dia_source_id INTEGER NOT NULL,                    -- the alert it was found in
+  alert_dia_source_id INTEGER,                             -- the alert it was found in; NULL: a snapshot
   run_id              INTEGER REFERENCES ingestion_runs (run_id),
-  detected_at         TEXT    NOT NULL
+  detected_at         TEXT    NOT NULL,
+  observed_mjd        REAL                                 -- time of the observation that fired it
 );
 CREATE INDEX IF NOT EXISTS reassociations_source ON reassociations (dia_source_id);
 CREATE INDEX IF NOT EXISTS reassociations_alert ON reassociations (alert_dia_source_id);
@@ -115,6 +117,7 @@ CREATE TABLE IF NOT EXISTS source_cursors (
   position   TEXT    NOT NULL,
   run_id     INTEGER,
   updated_at TEXT    NOT NULL,
+  identity   TEXT,                                         -- what it points into; NULL: unknown
   PRIMARY KEY (source, stream)
 );
 
@@ -164,3 +167,12 @@ CREATE TABLE IF NOT EXISTS quarantine (
   quarantined_at TEXT    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS quarantine_run ON quarantine (run_id);
+
+-- What an upgrade could not repair (written by the migrations in storage/sqlite_migrations.ts),
+-- reported as warnings by db-stats and ingest. 'sources_before_v4': `rows` DIASources were first
+-- seen before schema version 4, whose alerts kept no history.
+CREATE TABLE IF NOT EXISTS upgrade_notes (
+  note     TEXT    PRIMARY KEY,
+  rows     INTEGER NOT NULL,
+  noted_at TEXT    NOT NULL
+);

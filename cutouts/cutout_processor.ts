@@ -4,7 +4,7 @@
  * @module
  */
 
-import { resolve, sep } from "node:path";
+import { dirname, resolve, sep } from "node:path";
 import { gunzip } from "node:zlib";
 import type { AlertRecord } from "../pipeline/alert_record.ts";
 import { normalizeFits } from "./fits_normalizer.ts";
@@ -65,8 +65,10 @@ const LOCK = "lock";
  * the UTC date of the alert's `midpointMjdTai`. Gzipped cutouts (ZTF) are decompressed first
  * and free-format mandatory keywords rewritten in fixed format (see `normalizeFits`); cutouts
  * that are not valid FITS are returned as problems and not written. Each file is written
- * under `<outputDir>/.tmp/` and renamed into place, so a crash never leaves a partial `.fits`
- * and a replay overwrites the same file with the same bytes.
+ * under `<outputDir>/.tmp/`, flushed to disk and renamed into place, so a crash never leaves a
+ * partial `.fits` and a replay overwrites the same file with the same bytes; {@linkcode sync}
+ * then makes the renames themselves durable, before the rows that point at the files are
+ * committed.
  *
  * @example
  * ```ts
@@ -75,6 +77,7 @@ const LOCK = "lock";
  * const cutouts = new CutoutProcessor({ outputDir: "data/cutouts" });
  * await cutouts.cleanStaleTempFiles();
  * const { science, problems } = await cutouts.process(alert);
+ * await cutouts.sync();
  * ```
  */
 export class CutoutProcessor {
@@ -88,6 +91,9 @@ export class CutoutProcessor {
   #ownDir: string | null = null;
   #lock: Deno.FsFile | null = null;
   #creating: Promise<string> | null = null;
+  // Folders whose entries changed (a rename into them, a folder created in them) since the last
+  // sync(): a file's own fdatasync does not make its name durable.
+  #unsynced = new Set<string>();
 
   /**
    * Create a processor. Nothing is written until the first cutout is saved.
@@ -199,16 +205,49 @@ export class CutoutProcessor {
       }
       return result;
     }
-    await Promise.all(KINDS.map(async (kind) => {
+    // Settle every kind before reporting a failure: no write of this alert is still running
+    // (and holding a temporary file) once process() has thrown.
+    const saved = await Promise.allSettled(KINDS.map(async (kind) => {
       const bytes = alert[FIELDS[kind]];
       if (bytes === null) return;
       const error = await this.#slots.use(() => this.#save(bytes, paths[kind]));
       if (error === null) result[kind] = paths[kind];
       else result.problems.push({ kind, error, bytes });
     }));
-    // Promise.all settles in completion order; keep problems in a stable order.
+    for (const outcome of saved) if (outcome.status === "rejected") throw outcome.reason;
+    // Problems were pushed in completion order; keep them in a stable order.
     result.problems.sort((a, b) => KINDS.indexOf(a.kind) - KINDS.indexOf(b.kind));
     return result;
+  }
+
+  /**
+   * Make the cutouts saved so far survive a power loss: fsync every folder a rename or a new
+   * folder changed since the last call (each file's bytes were flushed before its rename).
+   * Call it after a batch's `process` calls and before committing the rows that point at the
+   * files, so a committed row never names a file the disk has not kept.
+   *
+   * @throws {Deno.errors.PermissionDenied} Or any other file-system error: the files may not
+   * be durable, so the batch must not be committed.
+   * @example
+   * ```ts
+   * import { CutoutProcessor } from "./cutout_processor.ts";
+   * declare const alert: import("../pipeline/alert_record.ts").AlertRecord;
+   * const cutouts = new CutoutProcessor({ outputDir: "data/cutouts" });
+   * await cutouts.process(alert);
+   * await cutouts.sync();
+   * ```
+   */
+  async sync(): Promise<void> {
+    const folders = [...this.#unsynced];
+    this.#unsynced.clear();
+    try {
+      // A few hundred folders a batch: in parallel the file system commits them together.
+      await Promise.all(folders.map((folder) => this.#slots.use(() => _syncFolder(folder))));
+    } catch (error) {
+      // Whatever was not synced must be tried again by the next call.
+      for (const folder of folders) this.#unsynced.add(folder);
+      throw error;
+    }
   }
 
   /**
@@ -308,6 +347,10 @@ export class CutoutProcessor {
   #temporaryFolder(): Promise<string> {
     if (this.#ownDir !== null) return Promise.resolve(this.#ownDir);
     this.#creating ??= (async () => {
+      // The output folder may be new too (and the folders above it): their names must last.
+      for (let dir = this.#root; !(await _exists(dir)); dir = dirname(dir)) {
+        this.#unsynced.add(dirname(dir));
+      }
       for (;;) {
         const dir = resolve(this.#tempDir, `${Deno.pid}-${crypto.randomUUID().slice(0, 12)}`);
         await Deno.mkdir(dir, { recursive: true });
@@ -337,13 +380,20 @@ export class CutoutProcessor {
 
   async #writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
     const temp = resolve(await this.#temporaryFolder(), `${++this.#written}.part`);
-    await Deno.writeFile(temp, bytes);
+    const folder = dirname(path);
     try {
-      await _retryInFolder(resolve(path, ".."), () => Deno.rename(temp, path));
+      await _writeDurably(temp, bytes);
+      if (await _retryInFolder(folder, () => Deno.rename(temp, path))) {
+        // mkdir created the alert's folder and maybe its date folder: a new folder's name
+        // lives in its parent.
+        this.#unsynced.add(dirname(folder));
+        this.#unsynced.add(dirname(dirname(folder)));
+      }
     } catch (error) {
       await Deno.remove(temp).catch(() => {});
       throw error;
     }
+    this.#unsynced.add(folder);
   }
 }
 
@@ -376,14 +426,32 @@ function _gunzip(bytes: Uint8Array, maxOutputLength: number): Promise<Uint8Array
   );
 }
 
-async function _retryInFolder(folder: string, write: () => Promise<void>): Promise<void> {
+// True when the folder had to be created first.
+async function _retryInFolder(folder: string, write: () => Promise<void>): Promise<boolean> {
   try {
     await write();
+    return false;
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
     await Deno.mkdir(folder, { recursive: true });
     await write();
+    return true;
   }
+}
+
+// The bytes reach the disk before the file gets its final name: after a power loss, a renamed
+// file is never empty or short. fdatasync is enough, the timestamps do not matter.
+async function _writeDurably(path: string, bytes: Uint8Array): Promise<void> {
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+  await file.syncData();
+}
+
+async function _syncFolder(folder: string): Promise<void> {
+  // Windows cannot open a folder as a file; NTFS journals names with the file's metadata.
+  if (Deno.build.os === "windows") return;
+  using dir = await Deno.open(folder, { read: true });
+  await dir.sync();
 }
 
 // False when another cleaner removed the file first.

@@ -51,8 +51,16 @@ export interface ReassociationDetection {
   oldReassocTime: number | null;
   /** Reassociation time seen in this observation, when known. */
   newReassocTime: number | null;
-  /** The triggering DIASource id of the alert that carried the observation. */
-  alertDiaSourceId: bigint;
+  /**
+   * The triggering DIASource id of the alert that carried the observation, or `null` when a
+   * snapshot (a CSV/APDB export row, an ANTARES re-send) fired it: no alert shows it then.
+   */
+  alertDiaSourceId: bigint | null;
+  /**
+   * Time of the observation that fired it (MJD TAI): the alert's midpoint, or the snapshot's
+   * reassociation or import time. `null` on rows stored before schema version 6.
+   */
+  observedMjd: number | null;
 }
 
 /**
@@ -120,9 +128,10 @@ export interface AlertRecord {
    */
   properties: string | null;
   /**
-   * A row of a table export (CSV, APDB/PPDB) rather than an alert: when its DIASource is already
-   * stored, the row is a later observation of it (tracked when its association differs) instead
-   * of a replay to skip.
+   * A snapshot of a DIASource (a CSV/APDB export row, an ANTARES alert) rather than an alert
+   * packet: it states the DIASource's current association and is observed at its reassociation
+   * time, else at the time of the import. When no alert of its DIASource is stored, its fields
+   * are also kept as the `alerts` row until the DIASource's own packet arrives.
    */
   snapshot: boolean;
   /** Science cutout bytes (FITS, possibly gzipped), or `null`. */

@@ -9,7 +9,6 @@ import type { DecodedAlert, SourceCursor, SourcedAlert } from "../sources/alert_
 import type { AlertSource } from "../sources/alert_source.ts";
 import type {
   BatchOutcome,
-  CutoutPaths,
   IngestionRunRecord,
   LocusRecord,
   QuarantineEntry,
@@ -21,6 +20,7 @@ import type { CutoutProcessor } from "../cutouts/cutout_processor.ts";
 import { setImmediate } from "node:timers";
 import { StorageError } from "./errors.ts";
 import { historyLength } from "./history_columns.ts";
+import { writeAlertCutouts } from "./_cutout_step.ts";
 
 /** Options of {@linkcode IngestionPipeline}. */
 export interface IngestionPipelineOptions {
@@ -43,6 +43,12 @@ export interface IngestionPipelineOptions {
    * Default `false`.
    */
   keepRaw?: boolean;
+  /**
+   * When this run's snapshots without a reassociation time (CSV/APDB rows, ANTARES alerts) are
+   * observed, as MJD TAI; storage moves it past the latest stored alert. Default: the time each
+   * batch is written.
+   */
+  importMjd?: number;
 }
 
 /** Running totals, reported after every batch. */
@@ -80,6 +86,13 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Called after every stored batch. */
   onProgress?: (progress: IngestionProgress) => void;
+  /**
+   * Discard the stored cursors of the streams the source reads (its topics, the files under its
+   * path) and read them from their start, whatever an upstream remembers: the way on after a
+   * run stopped because a stream is another one now (a Kafka topic created again, another
+   * cluster). Alerts already stored are skipped, not stored twice. Default `false`.
+   */
+  resetCursors?: boolean;
 }
 
 /** The result of a run: its `ingestion_runs` row plus read counts and rate. */
@@ -91,8 +104,6 @@ export interface IngestionRun extends IngestionRunRecord {
   /** Records read per second. */
   recordsPerSecond: number;
 }
-
-const NO_CUTOUTS: CutoutPaths = { science: null, template: null, difference: null };
 
 /**
  * Moves alerts from a source into storage, batch by batch.
@@ -117,6 +128,7 @@ export class IngestionPipeline {
   #maxBatchDelayMs: number;
   #maxBatchObservations: number;
   #keepRaw: boolean;
+  #importMjd: number | undefined;
 
   /**
    * Connect a source to a storage.
@@ -133,6 +145,7 @@ export class IngestionPipeline {
     this.#maxBatchDelayMs = options.maxBatchDelayMs ?? 1000;
     this.#maxBatchObservations = options.maxBatchObservations ?? 25_000;
     this.#keepRaw = options.keepRaw ?? false;
+    this.#importMjd = options.importMjd;
     if (!Number.isInteger(this.#batchSize) || this.#batchSize < 1) {
       throw new RangeError(`Batch size must be a positive integer: ${this.#batchSize}`);
     }
@@ -161,6 +174,7 @@ export class IngestionPipeline {
       ...(options.durationSeconds === undefined
         ? {}
         : { durationSeconds: options.durationSeconds }),
+      ...(options.resetCursors ? { resetCursors: true } : {}),
       batchSize: this.#batchSize,
       cutouts: this.#cutouts !== null,
     });
@@ -191,6 +205,19 @@ export class IngestionPipeline {
     const signal = options.signal === undefined
       ? timeUp.signal
       : AbortSignal.any([timeUp.signal, options.signal]);
+    // The source is stopped only after the last batch is stored and acknowledged: a Kafka
+    // consumer closed first could not commit that batch's offsets. Until then the run stops
+    // waiting for records one macrotask after the signal, so a record handed over as it comes
+    // is still stored, as it was when sources stopped on their own.
+    const sourceStop = new AbortController();
+    let stopTimer: ReturnType<typeof setTimeout> | undefined;
+    const stopped = new Promise<"stop">((resolve) => {
+      const stop = () => {
+        stopTimer = setTimeout(() => resolve("stop"), 0);
+      };
+      if (signal.aborted) stop();
+      else signal.addEventListener("abort", stop, { once: true });
+    });
 
     let failure: unknown = null;
     let batch: SourcedAlert[] = [];
@@ -217,9 +244,22 @@ export class IngestionPipeline {
       // The pipeline counts the limit itself, so a source is still open for the last batch's
       // acknowledgement (a Kafka commit) when the limit is reached.
       const limit = options.limit ?? Infinity;
+      const resumeFrom = await storage.loadCursors(source.name);
+      const identities = await storage.loadCursorIdentities(source.name);
+      if (options.resetCursors) {
+        const stored = [...resumeFrom.keys()];
+        const streams = source.ownStreams === undefined ? stored : await source.ownStreams(stored);
+        await storage.discardCursors(source.name, streams);
+        for (const stream of streams) {
+          resumeFrom.delete(stream);
+          identities.delete(stream);
+        }
+      }
       const records = source.alerts({
-        signal,
-        resumeFrom: await storage.loadCursors(source.name),
+        signal: sourceStop.signal,
+        resumeFrom,
+        identities,
+        ...(options.resetCursors ? { resetCursors: true } : {}),
       });
       const iterator = records[Symbol.asyncIterator]();
       // A quiet stream (Kafka at night) must not hold a partial batch back: it is stored once
@@ -230,9 +270,14 @@ export class IngestionPipeline {
       let waiting = limit > 0;
       let deadline: Promise<"late"> | null = null;
       let batchTimer: ReturnType<typeof setTimeout> | undefined;
+      let late: unknown = null;
       try {
         for (;;) {
-          const result = deadline === null ? await next : await Promise.race([next, deadline]);
+          const result = await Promise.race(
+            deadline === null ? [next, stopped] : [next, deadline, stopped],
+          );
+          // A record that arrives after the stop is not stored: the next run reads it.
+          if (result === "stop") break;
           if (result === "late") {
             deadline = null;
             await flush();
@@ -246,6 +291,8 @@ export class IngestionPipeline {
           // At the limit, still finish the message in hand: its position is stored only with
           // its last record, and a run that always stopped inside it would never get past it.
           if (totals.recordsRead >= limit && !result.value.cursor.more) break;
+          // Stopped: the record in hand is stored with the batch, while the source is open.
+          if (signal.aborted) break;
           if (batch.length >= this.#batchSize || observations >= this.#maxBatchObservations) {
             clearTimeout(batchTimer);
             deadline = null;
@@ -255,17 +302,24 @@ export class IngestionPipeline {
               batchTimer = setTimeout(() => resolve("late"), this.#maxBatchDelayMs);
             });
           }
+          // Stopped while the batch was stored: nothing more is asked of the source.
+          if (signal.aborted) break;
           next = iterator.next();
           waiting = true;
         }
         await flush();
       } finally {
+        // Stopped, the source ends the read it is waiting on (a record it still hands over is
+        // not stored: the next run reads it), then releases what it holds (a Kafka consumer
+        // leaves its group) before the run returns.
+        sourceStop.abort(signal.reason);
         clearTimeout(batchTimer);
-        // A generator cannot return while a next() is running: ask it to, without waiting for a
-        // record that may never come (the source's own disposal releases it).
-        if (waiting) iterator.return?.().catch(() => {});
-        else await iterator.return?.();
+        if (waiting) await next.catch((error) => (late = error));
+        await iterator.return?.();
       }
+      // A source that failed while the run was stopping (a TLS or authentication error that
+      // surfaced as --duration ran out) fails the run: swallowing it would report success.
+      if (late !== null && !_isAbort(late)) throw late;
     } catch (error) {
       failure = error;
       // Records read before a source failed are complete: keep them.
@@ -278,6 +332,7 @@ export class IngestionPipeline {
       }
     } finally {
       clearTimeout(timer);
+      clearTimeout(stopTimer);
     }
 
     const aborted = options.signal?.aborted === true;
@@ -324,52 +379,24 @@ export class IngestionPipeline {
       quarantine,
       cursors: [...cursors.values()],
       loci,
+      ...(this.#importMjd === undefined ? {} : { importMjd: this.#importMjd }),
     });
     await source.acknowledge?.([...cursors.values()]);
     return outcome;
   }
 
-  // Files first, rows second: a stored row never points at a file that was not written.
-  async #writeCutouts(
+  // Files first, rows second (see writeAlertCutouts, shared with quarantine replays).
+  #writeCutouts(
     decoded: readonly DecodedAlert[],
     quarantine: QuarantineEntry[],
   ): Promise<StoredAlert[]> {
-    const processor = this.#cutouts;
-    const keepRaw = this.#keepRaw;
-    if (processor === null) {
-      return decoded.map(({ alert, cutoutPaths, raw }) => ({
-        alert,
-        cutouts: cutoutPaths ?? NO_CUTOUTS,
-        raw: keepRaw ? raw ?? null : null,
-      }));
-    }
-    const known = await this.#storage.knownAlertIds(decoded.map((d) => d.alert.diaSourceId));
-    return await Promise.all(decoded.map(async (item): Promise<StoredAlert> => {
-      const { alert, cursor } = item;
-      const given = item.cutoutPaths ?? NO_CUTOUTS;
-      const raw = keepRaw ? item.raw ?? null : null;
-      if (known.has(alert.diaSourceId)) return { alert, cutouts: given, raw };
-      const result = await processor.process(alert);
-      for (const problem of result.problems) {
-        quarantine.push({
-          source: `${this.#source.name}:cutout`,
-          stream: cursor.stream,
-          position: cursor.position,
-          error:
-            `Cutout "${problem.kind}" of alert ${alert.diaSourceId} is not stored: ${problem.error}`,
-          raw: problem.bytes,
-        });
-      }
-      return {
-        alert,
-        raw,
-        cutouts: {
-          science: result.science ?? given.science,
-          template: result.template ?? given.template,
-          difference: result.difference ?? given.difference,
-        },
-      };
-    }));
+    const name = this.#source.name;
+    return writeAlertCutouts(decoded, quarantine, {
+      processor: this.#cutouts,
+      storage: this.#storage,
+      keepRaw: this.#keepRaw,
+      sourceOf: () => name,
+    });
   }
 }
 
@@ -399,8 +426,10 @@ export function ingest(
   storage: Storage,
   options: IngestOptions = {},
 ): Promise<IngestionRun> {
-  const { batchSize, cutouts, maxBatchDelayMs, maxBatchObservations, keepRaw, ...run } = options;
+  const { batchSize, cutouts, maxBatchDelayMs, maxBatchObservations, keepRaw, importMjd, ...run } =
+    options;
   return new IngestionPipeline(source, storage, {
+    ...(importMjd === undefined ? {} : { importMjd }),
     ...(batchSize === undefined ? {} : { batchSize }),
     ...(maxBatchObservations === undefined ? {} : { maxBatchObservations }),
     ...(keepRaw === undefined ? {} : { keepRaw }),

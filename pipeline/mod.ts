@@ -8,4 +8,5 @@ export * from "./alert_record.ts";
 export * from "./errors.ts";
 export * from "./exact_json.ts";
 export * from "./ingestion_pipeline.ts";
+export * from "./quarantine_replay.ts";
 export * from "./reassociation_tracker.ts";

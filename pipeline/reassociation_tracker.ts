@@ -58,14 +58,32 @@ export interface Association {
   reassocTime: number | null;
 }
 
-/** One sighting of a DIASource in one alert. */
+/** One sighting of a DIASource: in one alert, or in a snapshot. */
 export interface Observation extends Association {
   /** The DIASource. */
   diaSourceId: bigint;
-  /** Time of the alert that carried it (its triggering midpoint, MJD TAI). */
+  /**
+   * Time of the alert that carried it (its triggering midpoint, MJD TAI), or of the snapshot
+   * (its reassociation time, else the time of its import).
+   */
   time: number;
-  /** Triggering DIASource of that alert. */
+  /**
+   * Triggering DIASource of that alert; {@linkcode SNAPSHOT_ALERT_ID} for a snapshot, which
+   * orders it after every alert of the same time.
+   */
   alertId: bigint;
+}
+
+/**
+ * The `alertId` of a snapshot's observations: the largest 64-bit id, so that a snapshot
+ * follows the alerts of its own time (it states the association after them). Also what
+ * `processed_sources.last_alert_id` holds when a DIASource's latest observation is a snapshot.
+ */
+export const SNAPSHOT_ALERT_ID: bigint = 2n ** 63n - 1n;
+
+// Two snapshots with the same key are the same statement (an export imported twice).
+function _snapshotKey(o: Observation): string {
+  return `${o.diaSourceId}|${o.time}|${o.ssObjectId ?? ""}|${o.reassocTime ?? ""}`;
 }
 
 /**
@@ -209,26 +227,44 @@ export interface TrackResult {
    * detections.
    */
   replay: Set<bigint>;
-  /** Observations of snapshot rows, which storage keeps (they are not alerts' histories). */
+  /** Observations of snapshots, which storage keeps (they are not alerts' histories). */
   snapshots: Observation[];
 }
 
+/** Options of {@linkcode trackAlerts}. */
+export interface TrackOptions {
+  /**
+   * When snapshots without a reassociation time are observed (MJD TAI): the time of the
+   * import, after every alert already stored. Default: the latest time the batch observes.
+   */
+  importMjd?: number;
+  /**
+   * The snapshot observations already stored for the batch's snapshots' DIASources, in the
+   * order they were recorded. A snapshot is not observed again when it repeats one of them
+   * exactly, or, having no reassociation time, when it repeats the association of its
+   * DIASource's latest snapshot: an export imported twice, or an ANTARES locus re-sent
+   * unchanged, adds nothing. Default none.
+   */
+  storedSnapshots?: readonly Observation[];
+}
+
 /**
- * Apply the rules to every DIASource the alerts carry (the triggering one, then each history
- * entry), updating `states` in place and setting each alert's `isReassociation`,
- * `reassociationReason` and `reassociations` for what it found in order.
+ * Apply the rules to every DIASource the records carry (an alert's triggering one, then each
+ * history entry; a snapshot's one), updating `states` in place and setting each alert's
+ * `isReassociation`, `reassociationReason` and `reassociations` for what it found in order.
  *
- * A snapshot row (CSV export, ANTARES) whose DIASource is already stored is a later observation
- * of it: pass it in `reobserved`. It is tracked only when its association differs from the
- * state, so importing the same export twice changes nothing, and it counts as newer than
- * everything seen before.
+ * A snapshot (`alert.snapshot`: a CSV/APDB export row, an ANTARES alert) is one observation of
+ * its DIASource at its reassociation time, else at `options.importMjd`, ordered after the
+ * alerts of the same time. What it fires belongs to no alert (`alertDiaSourceId` is `null`),
+ * so it flags none. One repeating a stored snapshot is not observed again, so importing the
+ * same export twice changes nothing.
  *
- * @param alerts New alerts in order (replayed alerts must be left out: they detect nothing),
- * and the snapshot rows to observe again.
+ * @param alerts The records to observe, in arrival order: alert packets stored by this batch
+ * (replayed ones must be left out: they detect nothing) and every snapshot.
  * @param states Known states by DIASource id; absent ids are first sightings.
  * @param runId The run doing the tracking.
- * @param reobserved Which of `alerts` are snapshot rows of already stored DIASources.
- * @returns Changed states, detections, and the DIASources to replay.
+ * @param options The import time and the stored snapshots.
+ * @returns Changed states, detections, the snapshots to store, and the DIASources to replay.
  * @example
  * ```ts
  * import { trackAlerts } from "./reassociation_tracker.ts";
@@ -240,7 +276,7 @@ export function trackAlerts(
   alerts: readonly AlertRecord[],
   states: StateLookup,
   runId: number,
-  reobserved: ReadonlySet<AlertRecord> = new Set(),
+  options: TrackOptions = {},
 ): TrackResult {
   // Changed states in first-touched order; `touched` marks them (faster than a Set of objects).
   const changed: SourceState[] = [];
@@ -298,7 +334,8 @@ export function trackAlerts(
     state.timesSeen++;
     state.lastRunId = runId;
     state.diaObjectId ??= alert.diaObjectId;
-    if (time < state.firstSeenMjd) state.firstSeenMjd = time;
+    const firstSeen = state.firstSeenMjd;
+    if (time < firstSeen) state.firstSeenMjd = time;
     // compareObservations(observation, latest) >= 0, written out: this runs per history entry.
     const inOrder = time !== state.lastSeenMjd
       ? !(time < state.lastSeenMjd)
@@ -309,10 +346,14 @@ export function trackAlerts(
     }
     // Its replay covers every observation, this one included.
     if (replay.size > 0 && replay.has(diaSourceId)) return;
-    const observation: Association = { ssObjectId, reassocTime };
     if (!inOrder) {
-      // Joining the only segment, with the same association, changes no detection.
-      if (state.runs === 1 && _sameAssociation(state, observation)) return;
+      // Joining the only segment changes nothing when it has the segment's association: the
+      // same reassociation time, or none after the segment's first observation (which then
+      // carries it forward; before it, the first observation's time would start a new segment).
+      if (
+        state.runs === 1 && ssObjectId === state.ssObjectId &&
+        (reassocTime === state.reassocTime || (reassocTime === null && time > firstSeen))
+      ) return;
       replay.add(diaSourceId);
       return;
     }
@@ -323,39 +364,62 @@ export function trackAlerts(
     }
   };
 
+  let importMjd = options.importMjd;
+  if (importMjd === undefined) {
+    importMjd = -Infinity;
+    for (const alert of alerts) importMjd = Math.max(importMjd, alert.midpointMjdTai);
+  }
+  // What the batch's snapshots are compared with: every stored one, and each one's latest.
+  const snapshotKeys = new Set<string>();
+  const latestSnapshots = new IdMap<Observation>(64);
+  const remember = (o: Observation) => {
+    snapshotKeys.add(_snapshotKey(o));
+    const latest = latestSnapshots.get(o.diaSourceId);
+    if (latest === undefined || !(o.time < latest.time)) latestSnapshots.set(o.diaSourceId, o);
+  };
+  for (const o of options.storedSnapshots ?? []) remember(o);
+
   for (const alert of alerts) {
     const time = alert.midpointMjdTai;
     const alertId = alert.diaSourceId;
     if (alert.snapshot) {
-      const state = states.get(alert.diaSourceId);
-      if (reobserved.has(alert) && _unchanged(state, alert)) continue;
-      // A later view of the row: it follows everything already known of its DIASource.
       const observation: Observation = {
         diaSourceId: alert.diaSourceId,
-        time: state === undefined ? time : Math.max(time, state.lastSeenMjd),
-        alertId,
+        time: alert.ssObjectReassocTimeMjdTai ?? importMjd,
+        alertId: SNAPSHOT_ALERT_ID,
         ssObjectId: alert.ssObjectId,
         reassocTime: alert.ssObjectReassocTimeMjdTai,
       };
+      if (snapshotKeys.has(_snapshotKey(observation))) continue;
+      const latest = latestSnapshots.get(observation.diaSourceId);
+      if (
+        observation.reassocTime === null && latest !== undefined &&
+        latest.reassocTime === null && latest.ssObjectId === observation.ssObjectId
+      ) continue;
+      remember(observation);
       snapshots.push(observation);
+      const found = detections.length;
       observe(
         alert,
         observation.diaSourceId,
         observation.time,
-        alertId,
+        SNAPSHOT_ALERT_ID,
         observation.ssObjectId,
         observation.reassocTime,
       );
-    } else {
-      observe(
-        alert,
-        alert.diaSourceId,
-        time,
-        alertId,
-        alert.ssObjectId,
-        alert.ssObjectReassocTimeMjdTai,
-      );
+      // A snapshot's detection is its DIASource's, not the record's: no alert shows it.
+      if (detections.length > found) alert.reassociations.pop();
+      // Snapshots state one DIASource; a history they might carry is not theirs to observe.
+      continue;
     }
+    observe(
+      alert,
+      alert.diaSourceId,
+      time,
+      alertId,
+      alert.ssObjectId,
+      alert.ssObjectReassocTimeMjdTai,
+    );
     const columns = historyColumns(alert);
     if (columns !== null) {
       const { ids, ssObjectIds, reassocTimes, flags } = columns;
@@ -416,23 +480,11 @@ function _fold(
     newSsObjectId: observation.ssObjectId,
     oldReassocTime: state.reassocTime,
     newReassocTime: nextTime,
-    alertDiaSourceId: observation.alertId,
+    alertDiaSourceId: observation.alertId === SNAPSHOT_ALERT_ID ? null : observation.alertId,
+    observedMjd: observation.time,
   };
   if (!sameObject || nextTime !== state.reassocTime) state.runs++;
   state.ssObjectId = observation.ssObjectId;
   state.reassocTime = nextTime;
   return detection;
-}
-
-function _sameAssociation(state: Association, observation: Association): boolean {
-  return observation.ssObjectId === state.ssObjectId &&
-    (observation.reassocTime === null || observation.reassocTime === state.reassocTime);
-}
-
-// A row that only repeats what is known (an export imported twice) is not a new observation.
-function _unchanged(state: SourceState | undefined, row: AlertRecord): boolean {
-  return state !== undefined && _sameAssociation(state, {
-    ssObjectId: row.ssObjectId,
-    reassocTime: row.ssObjectReassocTimeMjdTai,
-  });
 }

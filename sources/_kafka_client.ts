@@ -85,6 +85,17 @@ export interface PartitionLag {
   lag: number;
 }
 
+/**
+ * What a cluster and its topics are: ids that change when a cluster is rebuilt or a topic is
+ * deleted and created again, while names and offsets stay the same.
+ */
+export interface ClusterIdentity {
+  /** The cluster's id, `null` when the broker does not give one. */
+  clusterId: string | null;
+  /** Each topic's id (Kafka 2.8 and later), `null` when the broker does not give one. */
+  topicIds: Map<string, string | null>;
+}
+
 /** Consecutive consumer restarts after which the stream fails instead of retrying. */
 const MAX_RESTARTS = 5;
 
@@ -288,6 +299,31 @@ export class KafkaClient {
   }
 
   /**
+   * The cluster's id and its topics' ids, so stored offsets can be told from offsets of another
+   * cluster or of a topic created again under the same name.
+   *
+   * @param topics The topics.
+   * @returns The ids the brokers give (topic ids need Kafka 2.8 or later).
+   * @throws {SourceError} When the brokers cannot be asked.
+   */
+  async identify(topics: readonly string[]): Promise<ClusterIdentity> {
+    // Without topic ids, offsets past a partition's end still tell a topic created again
+    // with fewer messages. An unreachable broker fails the fallback just the same.
+    const identity = await this.#metadataIds(topics).catch(() => null);
+    if (identity !== null) return identity;
+    const admin = this.#kafka.admin();
+    try {
+      await admin.connect();
+      const { clusterId } = await admin.describeCluster();
+      return { clusterId: clusterId || null, topicIds: new Map(topics.map((t) => [t, null])) };
+    } catch (error) {
+      throw this.#error("describe the cluster of", error);
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+  }
+
+  /**
    * Create a topic (tests and benchmarks), waiting for its leaders.
    *
    * @param topic Name.
@@ -359,6 +395,45 @@ export class KafkaClient {
       await send();
     } finally {
       await producer.disconnect();
+    }
+  }
+
+  // kafkajs asks for metadata up to version 6, which has no topic ids (version 10 and later,
+  // Kafka 2.8). Its cluster object, built as for its own clients and authenticated the same
+  // way, can send any request: one Metadata request of version 10 to 12, encoded and decoded
+  // here, gives the ids. kafkajs is pinned and frozen upstream, so these internals stay put;
+  // `null` when they are missing or the broker is older.
+  async #metadataIds(topics: readonly string[]): Promise<ClusterIdentity | null> {
+    const create = Object.getOwnPropertySymbols(this.#kafka).find((symbol) =>
+      symbol.description === "private:Kafka:createCluster"
+    );
+    if (create === undefined) return null;
+    const factory = (this.#kafka as unknown as Record<symbol, unknown>)[create];
+    if (typeof factory !== "function") return null;
+    const cluster = factory({ allowAutoTopicCreation: false }) as _Cluster;
+    await cluster.connect();
+    try {
+      const broker = await cluster.brokerPool.findConnectedBroker();
+      const max = broker.versions?.[METADATA_API]?.maxVersion ?? -1;
+      if (max < 10) return null;
+      const version = Math.min(max, 12);
+      const body = _metadataRequest(topics, version);
+      const payload = await broker.connectionPool.send({
+        request: {
+          apiKey: METADATA_API,
+          apiVersion: version,
+          apiName: "Metadata",
+          // kafkajs copies what an encoder holds: these bytes stand in for one.
+          encode: () => Promise.resolve({ buf: body, buffer: body }),
+        },
+        response: {
+          decode: (raw: Buffer) => Promise.resolve(raw),
+          parse: (raw: Buffer) => Promise.resolve(raw),
+        },
+      });
+      return _metadataIds(payload, topics);
+    } finally {
+      await cluster.disconnect().catch(() => {});
     }
   }
 
@@ -635,6 +710,124 @@ export class KafkaStream {
     );
     this.#arrived?.();
   }
+}
+
+const METADATA_API = 3;
+
+// The parts of kafkajs's cluster and broker objects that #metadataIds uses.
+interface _Cluster {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  brokerPool: { findConnectedBroker(): Promise<_Broker> };
+}
+
+interface _Broker {
+  versions?: Record<number, { minVersion: number; maxVersion: number }>;
+  connectionPool: {
+    send(request: {
+      request: {
+        apiKey: number;
+        apiVersion: number;
+        apiName: string;
+        encode: () => Promise<{ buf: Buffer; buffer: Buffer }>;
+      };
+      response: {
+        decode: (raw: Buffer) => Promise<Buffer>;
+        parse: (raw: Buffer) => Promise<Buffer>;
+      };
+    }): Promise<Buffer>;
+  };
+}
+
+// Metadata request, versions 10 to 12 (flexible): topics by name, nothing created.
+function _metadataRequest(topics: readonly string[], version: number): Buffer {
+  // kafkajs writes request header v1; header v2 only adds its tagged fields, which lead here.
+  const out: number[] = [0];
+  out.push(..._uvarint(topics.length + 1));
+  for (const topic of topics) {
+    const name = new TextEncoder().encode(topic);
+    out.push(...new Array(16).fill(0), ..._uvarint(name.length + 1), ...name, 0);
+  }
+  out.push(0); // allow_auto_topic_creation
+  if (version === 10) out.push(0); // include_cluster_authorized_operations
+  out.push(0, 0); // include_topic_authorized_operations, tagged fields
+  return Buffer.from(out);
+}
+
+// The cluster id and topic ids of a Metadata response, versions 10 to 12; the rest is skipped.
+function _metadataIds(payload: Uint8Array, topics: readonly string[]): ClusterIdentity {
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  let at = 0;
+  const uvarint = (): number => {
+    let value = 0;
+    for (let shift = 0;; shift += 7) {
+      const byte = view.getUint8(at++);
+      value += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return value;
+    }
+  };
+  const string = (): string | null => {
+    const length = uvarint() - 1;
+    if (length < 0) return null;
+    const text = new TextDecoder().decode(payload.subarray(at, at + length));
+    at += length;
+    return text;
+  };
+  // Each read before the offset moves: `at += uvarint()` would add to the offset before it.
+  const tags = (): void => {
+    for (let n = uvarint(); n > 0; n--) {
+      uvarint();
+      const size = uvarint();
+      at += size;
+    }
+  };
+  const int32s = (): void => {
+    const count = uvarint() - 1;
+    at += 4 * Math.max(0, count);
+  };
+  tags(); // response header v1
+  at += 4; // throttle_time_ms
+  for (let n = uvarint() - 1; n > 0; n--) {
+    at += 4; // node_id
+    string(); // host
+    at += 4; // port
+    string(); // rack
+    tags();
+  }
+  const clusterId = string();
+  at += 4; // controller_id
+  const topicIds = new Map<string, string | null>(topics.map((t) => [t, null]));
+  for (let n = uvarint() - 1; n > 0; n--) {
+    const error = view.getInt16(at);
+    at += 2;
+    const name = string();
+    const id = payload.subarray(at, at + 16);
+    at += 16 + 1; // topic_id, is_internal
+    for (let p = uvarint() - 1; p > 0; p--) {
+      at += 2 + 4 + 4 + 4; // error_code, partition_index, leader_id, leader_epoch
+      int32s(); // replica_nodes
+      int32s(); // isr_nodes
+      int32s(); // offline_replicas
+      tags();
+    }
+    at += 4; // topic_authorized_operations
+    tags();
+    // The zero id is what brokers give for topics they cannot name one for.
+    if (name !== null && error === 0 && id.some((b) => b !== 0)) {
+      topicIds.set(name, Buffer.from(id).toString("base64url"));
+    }
+  }
+  return { clusterId: clusterId || null, topicIds };
+}
+
+function _uvarint(value: number): number[] {
+  const out: number[] = [];
+  while (value >= 0x80) {
+    out.push((value & 0x7f) | 0x80);
+    value >>>= 7;
+  }
+  out.push(value);
+  return out;
 }
 
 // Rubin compresses record batches with snappy; brokers may recompress to any codec a topic

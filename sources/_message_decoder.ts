@@ -39,7 +39,10 @@ export function packetToAlertRecord(
   const packet = value as Record<string, unknown>;
   const survey = schema.survey ?? ("candidate" in packet ? "ztf" : "lsst");
   if (survey === "ztf") {
-    const version = typeof packet.schemavsn === "string" ? packet.schemavsn : "unknown";
+    // ZTF 1.x packets have no schemavsn: their schema says which version they are.
+    const version = typeof packet.schemavsn === "string"
+      ? packet.schemavsn
+      : schema.version ?? "unknown";
     return toZtfAlertRecord(packet as unknown as ZtfAlertPacket, version, { source });
   }
   return toAlertRecord(packet as unknown as LsstAlertPacket, schema.version ?? "unknown", {

@@ -24,6 +24,12 @@ export interface SourceCursor {
    * never marks the message done. Default `false`.
    */
   more?: boolean;
+  /**
+   * What the position points into, stored with it so a later run can tell whether the stream
+   * is still the same one: `cluster=<id> topic=<id>` for a Kafka partition, `size=<bytes>
+   * head=<SHA-256 of the first 64 KiB>` for a file. Default: unknown.
+   */
+  identity?: string;
 }
 
 /** A decoded alert and where it came from. */
@@ -79,6 +85,17 @@ export interface AlertsOptions {
    * it. Default: start from the beginning.
    */
   resumeFrom?: ReadonlyMap<string, string>;
+  /**
+   * The identity stored with each of those positions (see {@linkcode SourceCursor.identity}); a
+   * stream without one was stored by an older version and is accepted as it is. Default: none.
+   */
+  identities?: ReadonlyMap<string, string>;
+  /**
+   * The stored cursors of this source's streams were discarded (`--reset-cursors`): read every
+   * stream from its start, whatever an upstream remembers (Kafka's committed offsets).
+   * Default `false`.
+   */
+  resetCursors?: boolean;
 }
 
 /**
@@ -104,4 +121,13 @@ export interface AlertSource extends AsyncDisposable {
    * @param cursors The newest stored cursor of each stream in the batch.
    */
   acknowledge?(cursors: readonly SourceCursor[]): Promise<void>;
+  /**
+   * Of the streams that have stored cursors under this source's name, those this source reads
+   * (its topics, the files under its path), so `--reset-cursors` discards only theirs. Sources
+   * without it read every stream of their name.
+   *
+   * @param streams Streams with stored cursors.
+   * @returns The ones this source reads.
+   */
+  ownStreams?(streams: readonly string[]): Promise<string[]>;
 }

@@ -6,13 +6,11 @@
  * @module
  */
 
-import { AlertParseError, UsageError } from "../pipeline/errors.ts";
-import type { AlertRecord } from "../pipeline/alert_record.ts";
+import { UsageError } from "../pipeline/errors.ts";
 import type { AlertsOptions, AlertSource, SourceCursor, SourcedAlert } from "./alert_source.ts";
 import { KafkaClient, type KafkaRecord, type KafkaStream, type StartAt } from "./_kafka_client.ts";
-import { type AntaresAlertResource, toAntaresAlertRecord } from "./antares_alert.ts";
-import { AntaresApi, AntaresApiError } from "./antares_api.ts";
-import { type AntaresLocusMessage, decodeLocusMessage, toLocusRecord } from "./antares_locus.ts";
+import { AntaresApi } from "./antares_api.ts";
+import { locusItems } from "./_antares_locus_items.ts";
 
 /** ANTARES's Kafka bootstrap server. */
 export const ANTARES_BOOTSTRAP = "kafka.antares.noirlab.edu:9092";
@@ -222,71 +220,6 @@ export class ANTARESSource implements AlertSource {
     };
     const where =
       `partition ${record.partition} of ANTARES topic "${topic}" at offset ${record.offset}`;
-    const rejected = (message: string, cause: unknown): SourcedAlert[] => [{
-      kind: "rejected",
-      error: new AlertParseError(message, {
-        stream: cursor.stream,
-        position: cursor.position,
-        cause,
-      }),
-      raw: record.value,
-      cursor,
-    }];
-
-    let locus: AntaresLocusMessage;
-    try {
-      if (record.value === null) throw new TypeError("The message has no value");
-      locus = decodeLocusMessage(record.value);
-    } catch (error) {
-      return rejected(`Cannot decode the locus in ${where}: ${(error as Error).message}`, error);
-    }
-
-    let resources: AntaresAlertResource[] = locus.included;
-    if (resources.length === 0) {
-      try {
-        resources = await this.#api.locusAlerts(locus.locusId, signal);
-      } catch (error) {
-        if (signal?.aborted) return null;
-        if (!(error instanceof AntaresApiError)) throw error;
-        // The locus is kept with its message bytes: a replay can fetch its alerts later.
-        return rejected(
-          `Cannot fetch the alerts of locus "${locus.locusId}" in ${where}: ${error.message}`,
-          error,
-        );
-      }
-    }
-
-    const items: SourcedAlert[] = [];
-    const alerts: AlertRecord[] = [];
-    for (const resource of resources) {
-      try {
-        const alert = toAntaresAlertRecord(resource);
-        if (alert !== null) alerts.push(alert);
-      } catch (error) {
-        if (!(error instanceof TypeError)) throw error;
-        items.push({
-          kind: "rejected",
-          error: new AlertParseError(
-            `Cannot map alert "${resource.id}" of locus "${locus.locusId}" in ${where}: ${error.message}`,
-            { stream: cursor.stream, position: cursor.position, cause: error },
-          ),
-          raw: new TextEncoder().encode(JSON.stringify({ id: resource.id, mjd: resource.mjd })),
-          cursor: { ...cursor, more: true },
-        });
-      }
-    }
-    // Time order, so the tracker sees a DIASource's snapshots as they happened.
-    alerts.sort((a, b) => a.midpointMjdTai - b.midpointMjdTai);
-    for (const alert of alerts) {
-      items.push({ kind: "alert", alert, cursor: { ...cursor, more: true } });
-    }
-    const newest = alerts.at(-1);
-    const newestAlertId = typeof locus.properties.newest_alert_id === "string"
-      ? locus.properties.newest_alert_id
-      : newest === undefined
-      ? null
-      : `lsst:${newest.diaSourceId}`;
-    items.push({ kind: "locus", locus: toLocusRecord(locus, newestAlertId), cursor });
-    return items;
+    return await locusItems(record.value, cursor, where, this.#api, signal);
   }
 }

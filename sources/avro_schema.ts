@@ -54,7 +54,10 @@ export function createAvroType(schema: unknown): avro.Type {
 export interface SchemaIdentity {
   /** `lsst` (`lsst.vM_m.alert`), `ztf` (`ztf.alert`), or `null` when neither. */
   survey: "lsst" | "ztf" | null;
-  /** `"M.m"` for LSST; `null` for ZTF (each packet carries `schemavsn`) and unknown schemas. */
+  /**
+   * `"M.m"` for LSST; for ZTF the schema's own `version` attribute (or a version its `doc`
+   * names), which packets without a `schemavsn` field (ZTF 1.x) depend on; `null` when unknown.
+   */
   version: string | null;
 }
 
@@ -77,8 +80,17 @@ export function schemaIdentity(schema: unknown): SchemaIdentity {
   const full = name.includes(".") || typeof namespace !== "string" ? name : `${namespace}.${name}`;
   const lsst = /^lsst\.v(\d+)_(\d+)\.alert$/.exec(full);
   if (lsst) return { survey: "lsst", version: `${lsst[1]}.${lsst[2]}` };
-  if (full === "ztf.alert") return { survey: "ztf", version: null };
+  if (full === "ztf.alert") return { survey: "ztf", version: _ztfVersion(schema) };
   return { survey: null, version: null };
+}
+
+// ZTF's alert schemas say their version in a top-level `version` attribute (3.3: "3.3").
+function _ztfVersion(schema: object): string | null {
+  const { version, doc } = schema as { version?: unknown; doc?: unknown };
+  if (typeof version === "string" && /^\d+(\.\d+)*$/.test(version)) return version;
+  if (typeof version === "number" && Number.isFinite(version)) return String(version);
+  const named = typeof doc === "string" ? /\bv(?:ersion)?\s*(\d+\.\d+)\b/i.exec(doc) : null;
+  return named?.[1] ?? null;
 }
 
 /**
@@ -97,15 +109,17 @@ export function versionOfSchemaId(id: number): string {
 }
 
 /**
- * Assemble one version from a folder laid out like Rubin's `schema/` tree
- * (`<dir>/<M.m>/*.avsc`, one named record per file) into a single self-contained schema: each
- * named record is written out in full where it is first used.
+ * Assemble one version from a schema folder into a single self-contained schema: each named
+ * record is written out in full where it is first used. Three layouts are read, tried in this
+ * order: `<dir>/<M.m>/*.avsc` (one folder per version, as in the fixtures), `<dir>/<M>/<m>/*.avsc`
+ * (Rubin's `alert_packet` tree, `python/lsst/alert/packet/schema/`), and `<dir>` holding the
+ * version's records itself (`lsst.v<M>_<m>.*.avsc`, such as a copy of `schema/11/0/`).
  *
- * @param dir The folder that holds `<M.m>/` subfolders.
+ * @param dir The schema folder.
  * @param version Such as `"11.0"`.
  * @returns The schema as parsed JSON.
- * @throws {Deno.errors.NotFound} When the version folder does not exist.
- * @throws {TypeError} When it holds no `alert` record.
+ * @throws {Deno.errors.NotFound} When no layout holds the version.
+ * @throws {TypeError} When its folder holds no `alert` record.
  * @example
  * ```ts ignore
  * import { loadSchemaVersion } from "./avro_schema.ts";
@@ -113,21 +127,49 @@ export function versionOfSchemaId(id: number): string {
  * ```
  */
 export async function loadSchemaVersion(dir: string, version: string): Promise<unknown> {
-  const folder = join(dir, version);
-  const named = new Map<string, Record<string, unknown>>();
-  let alert: Record<string, unknown> | null = null;
-  for await (const entry of Deno.readDir(folder)) {
-    if (!entry.isFile || !entry.name.endsWith(".avsc")) continue;
-    const schema = JSON.parse(await Deno.readTextFile(join(folder, entry.name))) as Record<
-      string,
-      unknown
-    >;
-    const full = _fullName(schema, null);
-    if (full === null) continue;
-    named.set(full, schema);
-    if (full.endsWith(".alert")) alert = schema;
+  const [major = version, minor = ""] = version.split(".");
+  for (const folder of [join(dir, version), join(dir, major, minor)]) {
+    const named = await _readNamed(folder, null);
+    if (named !== null) return _assemble(folder, named);
   }
-  if (alert === null) {
+  // Only this version's records: a flat folder may hold several versions side by side.
+  const named = await _readNamed(dir, `lsst.v${major}_${minor}.`);
+  if (named !== null && named.size > 0) return _assemble(dir, named);
+  throw new Deno.errors.NotFound(
+    `No schema ${version} in "${dir}": looked for ${version}/*.avsc, ${major}/${minor}/*.avsc and lsst.v${major}_${minor}.*.avsc`,
+  );
+}
+
+// The named records of a folder's .avsc files (those whose full name starts with `prefix`, when
+// given); `null` when the folder does not exist.
+async function _readNamed(
+  folder: string,
+  prefix: string | null,
+): Promise<Map<string, Record<string, unknown>> | null> {
+  const named = new Map<string, Record<string, unknown>>();
+  try {
+    for await (const entry of Deno.readDir(folder)) {
+      if (!entry.isFile || !entry.name.endsWith(".avsc")) continue;
+      const schema = JSON.parse(await Deno.readTextFile(join(folder, entry.name))) as Record<
+        string,
+        unknown
+      >;
+      const full = _fullName(schema, null);
+      if (full === null || (prefix !== null && !full.startsWith(prefix))) continue;
+      named.set(full, schema);
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return null;
+    }
+    throw error;
+  }
+  return named;
+}
+
+function _assemble(folder: string, named: Map<string, Record<string, unknown>>): unknown {
+  const alert = [...named].find(([full]) => full.endsWith(".alert"))?.[1];
+  if (alert === undefined) {
     throw new TypeError(`Schema folder "${folder}" holds no alert record (*.alert.avsc)`);
   }
   return _inline(alert, null, named, new Set());

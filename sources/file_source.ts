@@ -13,7 +13,13 @@ import { ByteStream } from "./byte_stream.ts";
 import { readCsvAlerts } from "./csv_alerts.ts";
 import { expandPaths } from "./_file_paths.ts";
 import { decodeFramed, storedSchema } from "./_message_decoder.ts";
-import { OCF_MAGIC, OcfHeaderError, type OcfLimits, readOcfHeader } from "./ocf_reader.ts";
+import {
+  OCF_MAGIC,
+  type OcfHeader,
+  OcfHeaderError,
+  type OcfLimits,
+  readOcfHeader,
+} from "./ocf_reader.ts";
 import { type ResolvedSchema, SchemaResolver } from "./schema_resolver.ts";
 import type { BlockDecoding } from "./_block_decoder.ts";
 import { ContainerReader, ContainerReadError } from "./_container_reader.ts";
@@ -25,7 +31,10 @@ export interface FileSourceOptions {
   path: string;
   /** Confluent Schema Registry URL, for framed files. Default: none. */
   schemaRegistry?: string;
-  /** Folder laid out as `<M.m>/*.avsc`, for framed files. Default: none. */
+  /**
+   * Schema folder for framed messages: `<M.m>/*.avsc`, Rubin's `<M>/<m>/lsst.v<M>_<m>.*.avsc`
+   * tree, or one version's `.avsc` files. Default: none.
+   */
   schemaDir?: string;
   /** Where schemas are kept between runs; pass the storage. Default: memory only. */
   schemaStore?: SchemaStore;
@@ -48,6 +57,9 @@ const WORKER_MIN_BYTES = 1 << 20;
 const AHEAD_BYTES = 256 << 20;
 /** Position of a rejection that covers a whole file: a resumed run skips the file. */
 const WHOLE_FILE = "0:all";
+/** Bytes at a file's start that its identity covers. */
+const HEAD_BYTES = 64 * 1024;
+const SYNC_LENGTH = 16;
 
 /**
  * Reads alert files one block, message or line at a time. Cursor streams are absolute file
@@ -56,6 +68,13 @@ const WHOLE_FILE = "0:all";
  * framed message and the record index in CSV files.
  * Damaged input is yielded as rejected records with its bytes; only a path that does not exist
  * stops the source.
+ *
+ * Each cursor also records the file's identity, `size=<bytes> head=<SHA-256 of the first 64 KiB>`.
+ * A file whose stored identity no longer matches (replaced under the same name, or cut shorter)
+ * is read again from its start, and its alerts already stored are skipped as known; a file that
+ * was only appended to keeps its first bytes and resumes. A container whose stored block offset
+ * is not a block's start (no sync marker before it) is read from its start too, never resumed
+ * in the middle of other bytes.
  *
  * @example
  * ```ts ignore
@@ -102,7 +121,7 @@ export class FileSource implements AlertSource {
    * @returns Alerts and rejected records with their cursors.
    */
   async *alerts(options: AlertsOptions = {}): AsyncGenerator<SourcedAlert, void, undefined> {
-    const { signal, limit = Infinity, resumeFrom } = options;
+    const { signal, limit = Infinity, resumeFrom, identities } = options;
     if (limit <= 0) return;
     let yielded = 0;
     try {
@@ -111,7 +130,8 @@ export class FileSource implements AlertSource {
       if (size >= WORKER_MIN_BYTES) this.#containerReader().catch(() => {});
       for await (const path of expandPaths(this.#options.path)) {
         if (signal?.aborted) return;
-        for await (const item of this.#readFile(path, resumeFrom?.get(path))) {
+        const stored = resumeFrom?.get(path);
+        for await (const item of this.#readFile(path, stored, identities?.get(path))) {
           yield item;
           if (++yielded >= limit || signal?.aborted) return;
         }
@@ -119,6 +139,22 @@ export class FileSource implements AlertSource {
     } finally {
       await this.#closeReader();
     }
+  }
+
+  /**
+   * Of the streams with stored cursors, the files this source reads.
+   *
+   * @param streams Streams with stored cursors (absolute paths).
+   * @returns The files under this source's path.
+   * @throws {SourceError} When nothing exists at the path.
+   */
+  async ownStreams(streams: readonly string[]): Promise<string[]> {
+    const wanted = new Set(streams);
+    const own: string[] = [];
+    for await (const path of expandPaths(this.#options.path)) {
+      if (wanted.has(path)) own.push(path);
+    }
+    return own;
   }
 
   /** Close any file still open. Safe to call twice. */
@@ -143,7 +179,21 @@ export class FileSource implements AlertSource {
     (await reader)?.close();
   }
 
-  async *#readFile(path: string, stored: string | undefined): AsyncGenerator<SourcedAlert> {
+  async *#readFile(
+    path: string,
+    stored: string | undefined,
+    known: string | undefined,
+  ): AsyncGenerator<SourcedAlert> {
+    const { identity, same } = await _fileIdentity(path, known);
+    const items = this.#readContent(path, same ? stored : undefined);
+    if (identity === null) {
+      yield* items;
+      return;
+    }
+    for await (const item of items) yield { ...item, cursor: { ...item.cursor, identity } };
+  }
+
+  async *#readContent(path: string, stored: string | undefined): AsyncGenerator<SourcedAlert> {
     if (stored === WHOLE_FILE) return;
     let stream: ByteStream;
     try {
@@ -201,7 +251,15 @@ export class FileSource implements AlertSource {
     try {
       const header = await readOcfHeader(stream);
       schema = await this.#resolver.fromJson(header.schemaJson);
-      const resume = _parseBlockPosition(stored);
+      let resume = _parseBlockPosition(stored);
+      // A position inside a block is only meaningful if a block still starts there; the
+      // position of damage (`<offset>:all`) is resumed by resynchronising, as reading does.
+      if (
+        resume !== null && resume.record !== Infinity &&
+        !(await _blockStartsAt(path, stream, header, resume.offset))
+      ) {
+        resume = null;
+      }
       const storedForm = storedSchema(schema);
       const reader = (await Deno.stat(path)).size >= WORKER_MIN_BYTES
         ? await this.#containerReader()
@@ -367,6 +425,73 @@ async function _head(path: string): Promise<Uint8Array | null> {
     return buffer.slice(0, total);
   } catch {
     return null;
+  }
+}
+
+// The identity of a file (see FileSource) and whether it is the file of the stored identity.
+// Modification times tell neither: an append changes them, a copy may keep them.
+async function _fileIdentity(
+  path: string,
+  known: string | undefined,
+): Promise<{ identity: string | null; same: boolean }> {
+  let size: number;
+  let head: Uint8Array<ArrayBuffer>;
+  try {
+    using file = await Deno.open(path);
+    size = (await file.stat()).size;
+    head = new Uint8Array(Math.min(size, HEAD_BYTES));
+    let total = 0;
+    while (total < head.length) {
+      const n = await file.read(head.subarray(total));
+      if (n === null) break;
+      total += n;
+    }
+    head = head.subarray(0, total);
+  } catch {
+    // Reading it fails again in a moment, with its own message.
+    return { identity: null, same: true };
+  }
+  const digest = await _sha256(head);
+  const identity = `size=${size} head=${digest}`;
+  const was = /^size=(\d+) head=([0-9a-f]{64})$/.exec(known ?? "");
+  // Stored by an older version: unknown, accepted, and recorded from now on.
+  if (was === null) return { identity, same: true };
+  const wasSize = Number(was[1]);
+  if (wasSize > size) return { identity, same: false };
+  // Appended to: the bytes it had then are the same.
+  const covered = Math.min(wasSize, HEAD_BYTES);
+  const then = covered === head.length ? digest : await _sha256(head.subarray(0, covered));
+  return { identity, same: then === was[2] };
+}
+
+async function _sha256(bytes: Uint8Array<ArrayBuffer>): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// Every block follows a sync marker (the first one the header's): the 16 bytes before a block's
+// offset are the file's marker, or one damaged in a few bytes after which reading goes on too
+// (see readOcfBlocks). The stream is left after the header.
+async function _blockStartsAt(
+  path: string,
+  stream: ByteStream,
+  header: OcfHeader,
+  offset: number,
+): Promise<boolean> {
+  if (offset < header.length) return false;
+  // A compressed stream cannot go back: another one is read up to the offset.
+  const probe = stream.seekable ? stream : await ByteStream.open(path);
+  try {
+    if (probe.seekable) await probe.seek(offset - SYNC_LENGTH);
+    else await probe.skip(offset - SYNC_LENGTH);
+    const marker = await probe.readUpTo(SYNC_LENGTH);
+    if (marker.length < SYNC_LENGTH) return false;
+    let differences = 0;
+    for (let i = 0; i < SYNC_LENGTH; i++) if (marker[i] !== header.sync[i]) differences++;
+    return differences <= 4;
+  } finally {
+    if (probe === stream) await stream.seek(header.length);
+    else probe.close();
   }
 }
 

@@ -260,7 +260,7 @@ Deno.test("an unknown schema id is rejected with the id and where it was looked 
     assert.equal(item?.kind, "rejected");
     assert.match(
       item?.kind === "rejected" ? item.error.message : "",
-      /framed message ".*m\.avro": Unknown schema id 1203: not stored in the database, not in --schema-dir ".*" \(no folder 12\.3\), no --schema-registry given/,
+      /framed message ".*m\.avro": Unknown schema id 1203: not stored in the database, not in --schema-dir ".*" \(no folder 12\.3 or 12\/3, no lsst\.v12_3\.\*\.avsc\), no --schema-registry given/,
     );
   });
 });

@@ -2,7 +2,8 @@
  * Alerts from Kafka: the Rubin alert stream (Confluent wire format, snappy batches, SASL
  * SCRAM-SHA-512) or any topic of LSST or ZTF alerts. Offsets are committed only after the
  * pipeline has stored the alerts, and the database's cursors win over Kafka's commits, so a lost
- * commit duplicates nothing.
+ * commit duplicates nothing. Cursors carry the cluster's and the topic's ids: offsets of another
+ * cluster, or of a topic created again, stop the run instead of skipping its messages.
  *
  * @module
  */
@@ -11,6 +12,7 @@ import { AlertParseError, SourceError, UsageError } from "../pipeline/errors.ts"
 import type { SchemaStore } from "../storage/storage.ts";
 import type { AlertsOptions, AlertSource, SourceCursor, SourcedAlert } from "./alert_source.ts";
 import {
+  type ClusterIdentity,
   KafkaClient,
   type KafkaRecord,
   type KafkaSasl,
@@ -46,7 +48,10 @@ export interface KafkaSourceOptions {
   startAt?: StartAt;
   /** Confluent Schema Registry URL. Default: none. */
   schemaRegistry?: string;
-  /** Folder laid out as `<M.m>/*.avsc`. Default: none. */
+  /**
+   * Schema folder for framed messages: `<M.m>/*.avsc`, Rubin's `<M>/<m>/lsst.v<M>_<m>.*.avsc`
+   * tree, or one version's `.avsc` files. Default: none.
+   */
   schemaDir?: string;
   /** Where schemas are kept between runs; pass the storage. Default: memory only. */
   schemaStore?: SchemaStore;
@@ -70,8 +75,9 @@ export interface KafkaSourceOptions {
 /**
  * Consumes alert topics as a consumer group member.
  *
- * Cursor streams are `topic/partition`, positions are offsets. After each stored batch the
- * pipeline calls {@linkcode KafkaSource.acknowledge}, which commits the next offsets.
+ * Cursor streams are `topic/partition`, positions are offsets, identities
+ * `cluster=<cluster id> topic=<topic id>`. After each stored batch the pipeline calls
+ * {@linkcode KafkaSource.acknowledge}, which commits the next offsets.
  *
  * @example
  * ```ts ignore
@@ -94,6 +100,8 @@ export class KafkaSource implements AlertSource {
   #client: KafkaClient;
   #resolver: SchemaResolver;
   #stream: KafkaStream | null = null;
+  /** `SourceCursor.identity` of each topic, for the cursors of its messages. */
+  #identities = new Map<string, string>();
 
   /**
    * Describe what to consume; nothing connects until the alerts are read.
@@ -145,20 +153,30 @@ export class KafkaSource implements AlertSource {
   /**
    * Yield alerts as they arrive, until the signal aborts or the limit is reached.
    *
-   * @param options Signal, limit, and the database's cursors (`topic/partition` → offset).
+   * @param options Signal, limit, and the database's cursors (`topic/partition` → offset) with
+   * their identities; `resetCursors` starts every partition at its earliest offset.
    * @returns Alerts and rejected messages with their cursors.
    * @throws {SourceError} When Kafka cannot be reached, authentication fails, a topic does not
-   * exist, or the consumer fails.
+   * exist, the consumer fails, or the stored cursors point into another cluster or topic, or past
+   * a partition's end.
    */
   async *alerts(options: AlertsOptions = {}): AsyncGenerator<SourcedAlert, void, undefined> {
-    const { signal, limit = Infinity, resumeFrom } = options;
+    const { signal, limit = Infinity, resumeFrom = new Map(), resetCursors = false } = options;
     const topics = this.#options.topics;
     await this.#client.check(topics);
+    const cluster = await this.#client.identify(topics);
+    if (!resetCursors) {
+      await this.#checkCursors(cluster, resumeFrom, options.identities ?? new Map());
+    }
+    this.#identities = new Map(topics.flatMap((topic) => {
+      const identity = _identity(cluster.clusterId, cluster.topicIds.get(topic) ?? null);
+      return identity === null ? [] : [[topic, identity]];
+    }));
     const stream = await this.#client.consume({
       groupId: this.#options.groupId,
       topics,
-      startAt: this.#options.startAt ?? "committed",
-      stored: resumeFrom ?? new Map(),
+      startAt: resetCursors ? "earliest" : this.#options.startAt ?? "committed",
+      stored: resumeFrom,
       maxMessageBytes: this.#options.maxMessageBytes ?? 16 << 20,
       sessionTimeoutMs: this.#options.sessionTimeoutMs ?? 10_000,
     });
@@ -196,6 +214,20 @@ export class KafkaSource implements AlertSource {
   }
 
   /**
+   * Of the streams with stored cursors, the partitions of this source's topics.
+   *
+   * @param streams Streams with stored cursors.
+   * @returns Those of the form `<topic>/<partition>` for one of its topics.
+   */
+  ownStreams(streams: readonly string[]): Promise<string[]> {
+    const topics = new Set(this.#options.topics);
+    return Promise.resolve(streams.filter((s) => {
+      const partition = _partitionOf(s);
+      return partition !== null && topics.has(partition.topic);
+    }));
+  }
+
+  /**
    * The group's committed offset and lag on each partition of its topics.
    *
    * @returns One entry per partition.
@@ -211,9 +243,89 @@ export class KafkaSource implements AlertSource {
     await stream?.close();
   }
 
+  // Stored offsets mean something only on the cluster and topic they were read from: a topic
+  // deleted and created again, a rebuilt cluster or another one (test, then production) restart
+  // offsets at 0, and resuming after the old ones would skip every new message up to them.
+  async #checkCursors(
+    cluster: ClusterIdentity,
+    stored: ReadonlyMap<string, string>,
+    identities: ReadonlyMap<string, string>,
+  ): Promise<void> {
+    const problems: string[] = [];
+    const changed = new Set<string>();
+    let otherCluster: string | null = null;
+    for (const topic of this.#options.topics) {
+      const cursors = [...stored].flatMap(([stream, position]) => {
+        const partition = _partitionOf(stream);
+        return partition?.topic === topic && /^\d+$/.test(position)
+          ? [{ stream, partition: partition.partition, offset: BigInt(position) }]
+          : [];
+      });
+      if (cursors.length === 0) continue;
+      // Cursors stored by older versions have no identity: unknown, so accepted (and recorded
+      // with the next batch); the partitions' ends below still apply to them.
+      const topicId = cluster.topicIds.get(topic) ?? null;
+      let otherTopic: string | null = null;
+      for (const { stream } of cursors) {
+        const was = _identityParts(identities.get(stream));
+        if (was.cluster !== undefined && cluster.clusterId !== null) {
+          if (was.cluster !== cluster.clusterId) otherCluster ??= was.cluster;
+        }
+        if (was.topic !== undefined && topicId !== null && was.topic !== topicId) {
+          otherTopic ??= was.topic;
+        }
+      }
+      if (otherCluster !== null) {
+        changed.add(topic);
+        continue;
+      }
+      if (otherTopic !== null) {
+        problems.push(
+          `topic "${topic}" has id "${topicId}" but its cursors were stored for id "${otherTopic}" (it was deleted and created again)`,
+        );
+        changed.add(topic);
+        continue;
+      }
+      const marks = await this.#client.watermarks(topic);
+      const past: string[] = [];
+      for (const { partition, offset } of cursors.sort((a, b) => a.partition - b.partition)) {
+        const mark = marks.get(partition);
+        if (mark === undefined) {
+          past.push(`partition ${partition} no longer exists (cursor at offset ${offset})`);
+        } else if (offset >= BigInt(mark.high)) {
+          past.push(
+            `partition ${partition} ends at offset ${mark.high} but its cursor is at offset ${offset}`,
+          );
+        }
+      }
+      if (past.length > 0) {
+        const shown = past.slice(0, 3).join(", ");
+        const more = past.length > 3 ? ` and ${past.length - 3} more partitions` : "";
+        problems.push(`in topic "${topic}", ${shown}${more}`);
+        changed.add(topic);
+      }
+    }
+    if (otherCluster !== null) {
+      problems.unshift(
+        `the cluster has id "${cluster.clusterId}" but the cursors were stored from cluster "${otherCluster}" (another cluster, or one rebuilt)`,
+      );
+    }
+    if (problems.length === 0) return;
+    throw new SourceError(
+      `Stored cursors of source "${this.name}" do not match Kafka at "${this.#client.brokers}": ${
+        problems.join("; ")
+      }. Offsets started again, so resuming would skip new messages: ingest again with --reset-cursors to read ${
+        [...changed].map((t) => `"${t}"`).join(", ")
+      } from the start (alerts already stored are not stored twice)`,
+    );
+  }
+
   async #decode(record: KafkaRecord): Promise<SourcedAlert[]> {
     const stream = `${record.topic}/${record.partition}`;
-    const cursor = { stream, position: record.offset };
+    const identity = this.#identities.get(record.topic);
+    const cursor: SourceCursor = identity === undefined
+      ? { stream, position: record.offset }
+      : { stream, position: record.offset, identity };
     const where =
       `partition ${record.partition} of topic "${record.topic}" at offset ${record.offset}`;
     const bytes = record.value;
@@ -245,6 +357,32 @@ export class KafkaSource implements AlertSource {
       }];
     }
   }
+}
+
+// `SourceCursor.identity` of a topic's partitions: the ids the broker gives, `null` for none.
+function _identity(clusterId: string | null, topicId: string | null): string | null {
+  const parts = [
+    ...(clusterId === null ? [] : [`cluster=${clusterId}`]),
+    ...(topicId === null ? [] : [`topic=${topicId}`]),
+  ];
+  return parts.length === 0 ? null : parts.join(" ");
+}
+
+function _identityParts(identity: string | undefined): { cluster?: string; topic?: string } {
+  const parts: { cluster?: string; topic?: string } = {};
+  for (const part of identity?.split(" ") ?? []) {
+    const [key, value] = part.split("=", 2);
+    if (value !== undefined && (key === "cluster" || key === "topic")) parts[key] = value;
+  }
+  return parts;
+}
+
+function _partitionOf(stream: string): { topic: string; partition: number } | null {
+  const slash = stream.lastIndexOf("/");
+  const partition = stream.slice(slash + 1);
+  return slash > 0 && /^\d+$/.test(partition)
+    ? { topic: stream.slice(0, slash), partition: Number(partition) }
+    : null;
 }
 
 /** Options of {@linkcode kafkaLag}. */

@@ -145,6 +145,12 @@ export const LSST_ALERT_SELECTION: Selection = {
   cutoutTemplate: true,
 };
 
+/**
+ * The LSST schema versions {@linkcode toAlertRecord} maps, for messages. 5.0 renamed the fields
+ * it reads (`decl` → `dec`, `midPointTai` → `midpointMjdTai`); 2.x–4.0 packets are refused.
+ */
+export const LSST_SUPPORTED_VERSIONS = "5.0–11.1";
+
 /** Options of {@linkcode toAlertRecord}. */
 export interface ToAlertRecordOptions {
   /**
@@ -171,7 +177,9 @@ export interface ToAlertRecordOptions {
  * @param options Source name.
  * @returns The alert record, not yet tracked (`isReassociation` false, no detections).
  * @throws {TypeError} When a required field is missing or has the wrong type; the message
- * names the field and its value. Callers wrap it in an `AlertParseError` with the position.
+ * names the field and its value. When the packet is of a schema version before 5.0 (by
+ * `schemaVersion`, or by its old field names when the version is unknown), the message says
+ * so instead. Callers wrap it in an `AlertParseError` with the position.
  * @example
  * ```ts
  * import { toAlertRecord } from "./lsst_packet.ts";
@@ -202,6 +210,7 @@ export function toAlertRecord(
   if (typeof source !== "object" || source === null) {
     throw fieldError("diaSource", "a record", source);
   }
+  _refuseOldVersions(schemaVersion, source);
   // v8+ name the top-level id after the triggering DIASource; v7 calls it alertId.
   const alertId = packet.diaSourceId !== undefined
     ? asId(packet.diaSourceId, "diaSourceId")
@@ -246,6 +255,23 @@ export function toAlertRecord(
     reassociationReason: null,
     reassociations: [],
   };
+}
+
+// Packets before 5.0 would otherwise fail on a missing "diaSource.dec", which says nothing of
+// the real cause.
+function _refuseOldVersions(schemaVersion: string, source: LsstDiaSource): void {
+  const major = /^(\d+)\./.exec(schemaVersion)?.[1];
+  if (major !== undefined && Number(major) < 5) {
+    throw new TypeError(
+      `Unsupported LSST alert schema version "${schemaVersion}" (supported: ${LSST_SUPPORTED_VERSIONS})`,
+    );
+  }
+  if (source.dec === undefined && ("decl" in source || "midPointTai" in source)) {
+    throw new TypeError(
+      `Unsupported LSST alert schema version "${schemaVersion}" (supported: ${LSST_SUPPORTED_VERSIONS}): ` +
+        'diaSource has "decl" and "midPointTai", the field names of versions before 5.0',
+    );
+  }
 }
 
 // The history loop runs ~350 times for heavy alerts: fast paths are inlined and field names

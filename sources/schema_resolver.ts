@@ -25,7 +25,10 @@ import { ZTF_ALERT_SELECTION } from "./ztf_packet.ts";
 export interface SchemaResolverOptions {
   /** Confluent Schema Registry base URL (`GET {url}/schemas/ids/{id}`). Default: none. */
   registryUrl?: string;
-  /** Folder laid out as `<M.m>/*.avsc`, like Rubin's `schema/` tree. Default: none. */
+  /**
+   * Schema folder: `<M.m>/*.avsc`, Rubin's `<M>/<m>/lsst.v<M>_<m>.*.avsc` tree, or one version's
+   * `.avsc` files. Default: none.
+   */
   schemaDir?: string;
   /** Where schemas are kept between runs (the database). Default: memory only. */
   store?: SchemaStore;
@@ -39,7 +42,7 @@ export interface ResolvedSchema {
   id: number | null;
   /** `lsst`, `ztf` or `null` when unknown. */
   survey: "lsst" | "ztf" | null;
-  /** `"M.m"` for LSST, `null` when the packets carry it (ZTF) or unknown. */
+  /** `"M.m"` for LSST; for ZTF the version its schema declares; `null` when unknown. */
   version: string | null;
   /** The schema as JSON text. */
   json: string;
@@ -184,7 +187,10 @@ export class SchemaResolver {
         return await this.#resolve(id, schema, JSON.stringify(schema));
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
-        tried.push(`not in --schema-dir "${dir}" (no folder ${version})`);
+        const [major, minor] = version.split(".");
+        tried.push(
+          `not in --schema-dir "${dir}" (no folder ${version} or ${major}/${minor}, no lsst.v${major}_${minor}.*.avsc)`,
+        );
       }
     } else {
       tried.push("no --schema-dir given");

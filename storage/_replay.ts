@@ -25,7 +25,7 @@ export interface StoredDetection extends ReassociationDetection {
 
 /** What a storage reads for a replay (inside its batch transaction). */
 export interface ReplayInput {
-  /** The DIASource's own alert, when stored and not a snapshot row. */
+  /** The DIASource's own alert, when its packet is stored (not a row kept from a snapshot). */
   trigger: Observation | null;
   /** Its snapshot observations (CSV, ANTARES), in the order they were recorded. */
   snapshots: Observation[];
@@ -54,9 +54,8 @@ export interface ReplayPlan {
  */
 export function planReplay(state: SourceState, input: ReplayInput): ReplayPlan {
   const id = state.diaSourceId;
-  const observations: Observation[] = [];
-  if (input.snapshots.length > 0) observations.push(...input.snapshots);
-  else if (input.trigger !== null) observations.push(input.trigger);
+  const observations: Observation[] = [...input.snapshots];
+  if (input.trigger !== null) observations.push(input.trigger);
   for (const alert of input.histories) {
     if (alert.alertId === id) continue;
     const found = findInHistory(alert.history, id);
@@ -64,7 +63,8 @@ export function planReplay(state: SourceState, input: ReplayInput): ReplayPlan {
       observations.push({ diaSourceId: id, time: alert.time, alertId: alert.alertId, ...found });
     }
   }
-  // A stable sort keeps snapshots of equal time in the order they were recorded.
+  // Snapshots first, then a stable sort: snapshots of equal time keep the order they were
+  // recorded in, after the alerts of that time (their alertId is the largest).
   observations.sort(compareObservations);
   const result = replayObservations(observations);
   const key = (d: ReassociationDetection) =>
@@ -75,6 +75,7 @@ export function planReplay(state: SourceState, input: ReplayInput): ReplayPlan {
       d.newSsObjectId,
       d.oldReassocTime,
       d.newReassocTime,
+      d.observedMjd,
     ]
       .join("|");
   const wanted = new Map(result.detections.map((d) => [key(d), d]));

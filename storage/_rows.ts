@@ -7,7 +7,7 @@
  */
 
 import type { ReassociationDetection, ReassociationReason } from "../pipeline/alert_record.ts";
-import type { IngestionRunRecord, RunStatus, StoredSchema } from "./storage.ts";
+import type { IngestionRunRecord, QuarantineRecord, RunStatus, StoredSchema } from "./storage.ts";
 
 /** A row as a driver returns it. */
 export type Row = Record<string, unknown>;
@@ -26,7 +26,8 @@ export function detectionFromRow(r: Row): ReassociationDetection {
     newSsObjectId: r.new_ss_object_id as bigint | null,
     oldReassocTime: r.old_reassoc_time as number | null,
     newReassocTime: r.new_reassoc_time as number | null,
-    alertDiaSourceId: r.alert_dia_source_id as bigint,
+    alertDiaSourceId: r.alert_dia_source_id as bigint | null,
+    observedMjd: r.observed_mjd === undefined ? null : r.observed_mjd as number | null,
   };
 }
 
@@ -66,5 +67,24 @@ export function schemaFromRow(r: Row): StoredSchema {
     version: r.version === null ? null : String(r.version),
     survey: r.survey === null ? null : String(r.survey),
     json: String(r.json),
+  };
+}
+
+/**
+ * A `quarantine` row listed with `raw_bytes` (the size of `raw`) instead of `raw`.
+ *
+ * @param r The row.
+ * @returns The record.
+ */
+export function quarantineFromRow(r: Row): QuarantineRecord {
+  return {
+    id: Number(r.id),
+    source: String(r.source),
+    stream: String(r.stream),
+    position: String(r.position),
+    error: String(r.error),
+    rawBytes: r.raw_bytes === null ? null : Number(r.raw_bytes),
+    runId: r.run_id === null ? null : Number(r.run_id),
+    quarantinedAt: String(r.quarantined_at),
   };
 }

@@ -24,10 +24,21 @@ export function isPostgresUrl(location: string): boolean {
   return /^postgres(ql)?:\/\//i.test(location);
 }
 
+/** Options of {@linkcode openStorage}. */
+export interface OpenStorageOptions {
+  /**
+   * Create a SQLite file (and its folder) that does not exist. Default `true`; with `false` a
+   * missing file fails on first use with a `StorageError` naming it. A PostgreSQL database is
+   * never created.
+   */
+  create?: boolean;
+}
+
 /**
  * Open the storage a location names.
  *
  * @param location A SQLite path (or `:memory:`) or a `postgres://user:password@host/db` URL.
+ * @param options Whether a missing SQLite file may be created.
  * @returns The storage, not yet initialised.
  * @example
  * ```ts
@@ -36,6 +47,8 @@ export function isPostgresUrl(location: string): boolean {
  * await storage.initialize();
  * ```
  */
-export function openStorage(location: string): Storage {
-  return isPostgresUrl(location) ? new PostgresStorage(location) : new SQLiteStorage(location);
+export function openStorage(location: string, options: OpenStorageOptions = {}): Storage {
+  return isPostgresUrl(location)
+    ? new PostgresStorage(location)
+    : new SQLiteStorage(location, options.create === undefined ? {} : { create: options.create });
 }

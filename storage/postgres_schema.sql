@@ -158,3 +158,15 @@ CREATE TABLE IF NOT EXISTS raw_alerts (
   schema_fingerprint TEXT   NOT NULL REFERENCES schemas (fingerprint),
   payload            BYTEA  NOT NULL
 );
+
+-- Version 3: snapshots (CSV, ANTARES) are observations of their own. A row kept from one waits
+-- for its packet; a detection a snapshot fired belongs to no alert.
+ALTER TABLE alerts ADD COLUMN IF NOT EXISTS snapshot INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE reassociations ALTER COLUMN alert_dia_source_id DROP NOT NULL;
+ALTER TABLE reassociations ADD COLUMN IF NOT EXISTS observed_mjd DOUBLE PRECISION;
+-- ANTARES rows were always snapshots (CSV rows cannot be told from packets any more).
+UPDATE alerts SET snapshot = 1 WHERE source = 'antares' AND snapshot = 0;
+
+-- What a cursor points into (Kafka cluster and topic ids, a file's size and first bytes); NULL
+-- on cursors stored before, accepted and filled in by the next write.
+ALTER TABLE source_cursors ADD COLUMN IF NOT EXISTS identity TEXT;

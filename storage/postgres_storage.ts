@@ -12,15 +12,35 @@ import schemaSql from "./postgres_schema.sql" with { type: "text" };
 import {
   type AlertRecord,
   REASSOCIATION_REASONS,
-  type ReassociationDetection,
   type ReassociationReason,
 } from "../pipeline/alert_record.ts";
 import { StorageError } from "../pipeline/errors.ts";
-import { detectionFromRow, type Row, runRecordFromRow, schemaFromRow } from "./_rows.ts";
+import { ensureQueryRole } from "./_query_role.ts";
+import {
+  detectionFromRow,
+  quarantineFromRow,
+  type Row,
+  runRecordFromRow,
+  schemaFromRow,
+} from "./_rows.ts";
 import { stringifyExact } from "../pipeline/exact_json.ts";
-import { type SourceState, trackAlerts } from "../pipeline/reassociation_tracker.ts";
-import { packHistory } from "./_history_blob.ts";
-import { planReplay, type ReplayInput } from "./_replay.ts";
+import {
+  type Observation,
+  SNAPSHOT_ALERT_ID,
+  type SourceState,
+  trackAlerts,
+  type TrackOptions,
+} from "../pipeline/reassociation_tracker.ts";
+import { ALERT_COLUMN_LIST, ALERT_COLUMNS, ALERT_UPSERT } from "./_alert_columns.ts";
+import {
+  importTime,
+  needsImportTime,
+  observedIds,
+  observedRecords,
+  rowCandidates,
+  settleDetections,
+} from "./_batch_plan.ts";
+import type { ReplayInput } from "./_replay.ts";
 import type {
   BatchOutcome,
   BatchWrite,
@@ -28,6 +48,8 @@ import type {
   ExportTable,
   IngestionRunRecord,
   IterateRowsOptions,
+  QuarantineQuery,
+  QuarantineRecord,
   RawPayload,
   ReassociationQuery,
   ReassociationRecord,
@@ -45,8 +67,8 @@ export interface PostgresStorageOptions {
   retries?: number;
 }
 
-/** The version `postgres_schema.sql` describes (2: `raw_alerts`). */
-export const POSTGRES_SCHEMA_VERSION = 2;
+/** The version `postgres_schema.sql` describes (2: `raw_alerts`; 3: trust fixes of issue 12). */
+export const POSTGRES_SCHEMA_VERSION = 3;
 
 // Advisory lock keys: one for schema creation, one class for the runs' liveness locks.
 const SCHEMA_LOCK = 0x4c535354;
@@ -111,7 +133,10 @@ export class PostgresStorage implements Storage {
         const [present] = await tx`SELECT to_regclass('lsst_schema') IS NOT NULL AS present`;
         if (present?.present) {
           const [current] = await tx`SELECT version FROM lsst_schema`;
-          if (current !== undefined && Number(current.version) === POSTGRES_SCHEMA_VERSION) return;
+          if (current !== undefined && Number(current.version) === POSTGRES_SCHEMA_VERSION) {
+            await ensureQueryRole(tx);
+            return;
+          }
         }
         await tx.unsafe(schemaSql);
         const [row] = await tx`SELECT version FROM lsst_schema`;
@@ -126,6 +151,7 @@ export class PostgresStorage implements Storage {
         } else if (version < POSTGRES_SCHEMA_VERSION) {
           await tx`UPDATE lsst_schema SET version = ${POSTGRES_SCHEMA_VERSION}`;
         }
+        await ensureQueryRole(tx);
       }));
   }
 
@@ -174,6 +200,40 @@ export class PostgresStorage implements Storage {
   }
 
   /**
+   * What each stored position of a source's streams points into.
+   *
+   * @param source Source name.
+   * @returns Identity by stream; cursors stored without one are absent.
+   */
+  async loadCursorIdentities(source: string): Promise<Map<string, string>> {
+    const rows = await this.#do(
+      "read cursors from",
+      () =>
+        this.#sql`SELECT stream, identity FROM source_cursors
+          WHERE source = ${source} AND identity IS NOT NULL`,
+    );
+    return new Map(rows.map((r) => [String(r.stream), String(r.identity)]));
+  }
+
+  /**
+   * Forget the stored positions of some of a source's streams (`--reset-cursors`).
+   *
+   * @param source Source name.
+   * @param streams The streams.
+   * @returns How many cursors were discarded.
+   */
+  async discardCursors(source: string, streams: readonly string[]): Promise<number> {
+    if (streams.length === 0) return 0;
+    const result = await this.#do(
+      "discard cursors in",
+      () =>
+        this.#sql`DELETE FROM source_cursors
+          WHERE source = ${source} AND stream = ANY(${_array(streams)}::text[])`,
+    );
+    return result.count;
+  }
+
+  /**
    * Which of these alerts are already stored.
    *
    * @param diaSourceIds Triggering DIASource ids.
@@ -184,8 +244,9 @@ export class PostgresStorage implements Storage {
     const rows = await this.#do(
       "read",
       () =>
+        // A row kept from a snapshot waits for its packet: the packet is not known yet.
         this.#sql`SELECT dia_source_id FROM alerts
-          WHERE dia_source_id = ANY(${_array(diaSourceIds)}::int8[])`,
+          WHERE dia_source_id = ANY(${_array(diaSourceIds)}::int8[]) AND snapshot = 0`,
     );
     return new Set(rows.map((r) => r.dia_source_id as bigint));
   }
@@ -226,99 +287,13 @@ export class PostgresStorage implements Storage {
 
   async #writeBatch(tx: Tx, runId: number, batch: BatchWrite): Promise<BatchOutcome> {
     const now = new Date().toISOString();
-    // First occurrence of each alert in the batch, inserted in id order (lock order).
-    const byId = new Map<bigint, StoredAlert>();
-    for (const stored of batch.alerts) {
-      if (!byId.has(stored.alert.diaSourceId)) byId.set(stored.alert.diaSourceId, stored);
-    }
-    const sorted = [...byId.values()].sort((a, b) =>
-      _compare(a.alert.diaSourceId, b.alert.diaSourceId)
-    );
-    const inserted = new Set<bigint>();
-    if (sorted.length > 0) {
-      const a = sorted.map((s) => s.alert);
-      const c = sorted.map((s) => s.cutouts);
-      const rows = await tx`
-        INSERT INTO alerts (dia_source_id, alert_id, dia_object_id, ss_object_id, ss_object_name,
-          object_name, ra, dec, ra_err, dec_err, midpoint_mjd_tai, band, psf_flux, psf_flux_err,
-          snr, extendedness, reliability, visit, detector, observation_reason, target_name,
-          schema_version, source, survey, is_reassociation, reassociation_reason, cutout_science,
-          cutout_template, cutout_difference, properties, ss_object_reassoc_time_mjd_tai, history,
-          run_id, ingested_at)
-        SELECT *, ${runId}::int8, ${now}::text FROM unnest(
-          ${_array(a.map((x) => x.diaSourceId))}::int8[],
-          ${_array(a.map((x) => x.alertId))}::int8[],
-          ${_array(a.map((x) => x.diaObjectId))}::int8[],
-          ${_array(a.map((x) => x.ssObjectId))}::int8[],
-          ${_array(a.map((x) => x.ssObjectName))}::text[],
-          ${_array(a.map((x) => x.objectName))}::text[],
-          ${_array(a.map((x) => x.ra))}::float8[],
-          ${_array(a.map((x) => x.dec))}::float8[],
-          ${_array(a.map((x) => x.raErr))}::float8[],
-          ${_array(a.map((x) => x.decErr))}::float8[],
-          ${_array(a.map((x) => x.midpointMjdTai))}::float8[],
-          ${_array(a.map((x) => x.band))}::text[],
-          ${_array(a.map((x) => x.psfFlux))}::float8[],
-          ${_array(a.map((x) => x.psfFluxErr))}::float8[],
-          ${_array(a.map((x) => x.snr))}::float8[],
-          ${_array(a.map((x) => x.extendedness))}::float8[],
-          ${_array(a.map((x) => x.reliability))}::float8[],
-          ${_array(a.map((x) => x.visit))}::int8[],
-          ${_array(a.map((x) => x.detector))}::int4[],
-          ${_array(a.map((x) => x.observationReason))}::text[],
-          ${_array(a.map((x) => x.targetName))}::text[],
-          ${_array(a.map((x) => x.schemaVersion))}::text[],
-          ${_array(a.map((x) => x.source))}::text[],
-          ${_array(a.map((x) => x.survey))}::text[],
-          ${_array(a.map((x) => (x.isReassociation ? 1 : 0)))}::int4[],
-          ${_array(a.map((x) => x.reassociationReason))}::text[],
-          ${_array(c.map((x) => x.science))}::text[],
-          ${_array(c.map((x) => x.template))}::text[],
-          ${_array(c.map((x) => x.difference))}::text[],
-          ${_array(a.map((x) => x.properties))}::text[],
-          ${_array(a.map((x) => x.ssObjectReassocTimeMjdTai))}::float8[],
-          ${_array(a.map((x) => packHistory(x.history)))}::bytea[])
-        ON CONFLICT (dia_source_id) DO NOTHING
-        RETURNING dia_source_id`;
-      for (const r of rows) inserted.add(r.dia_source_id as bigint);
-      const raw = sorted.filter((x) => x.raw && inserted.has(x.alert.diaSourceId));
-      if (raw.length > 0) {
-        const schemas = new Map(raw.map((x) => [x.raw!.schema.fingerprint, x.raw!.schema]));
-        for (const schema of schemas.values()) {
-          await tx`INSERT INTO schemas (fingerprint, id, version, survey, json, first_seen_at)
-            VALUES (${schema.fingerprint}, ${schema.id}, ${schema.version}, ${schema.survey},
-              ${schema.json}, ${now}) ON CONFLICT DO NOTHING`;
-        }
-        await tx`INSERT INTO raw_alerts (dia_source_id, schema_fingerprint, payload)
-          SELECT * FROM unnest(
-            ${_array(raw.map((x) => x.alert.diaSourceId))}::int8[],
-            ${_array(raw.map((x) => x.raw!.schema.fingerprint))}::text[],
-            ${_array(raw.map((x) => x.raw!.payload))}::bytea[])`;
-      }
-    }
-
-    // In arrival order: the new alerts, and snapshot rows of DIASources already stored.
-    const observed: AlertRecord[] = [];
-    const reobserved = new Set<AlertRecord>();
-    const seen = new Set<bigint>();
-    for (const { alert } of batch.alerts) {
-      const id = alert.diaSourceId;
-      if (inserted.has(id) && !seen.has(id)) {
-        seen.add(id);
-        observed.push(alert);
-      } else if (alert.snapshot) {
-        reobserved.add(alert);
-        observed.push(alert);
-      }
-    }
+    // The decisions are _batch_plan.ts's; this method only reads and writes PostgreSQL.
+    const written = await this.#writeAlerts(tx, rowCandidates(batch.alerts), runId, now);
+    const observed = observedRecords(batch.alerts, written);
 
     // Lock every DIASource the batch observes, in one statement and in id order, creating the
     // rows of new ones: a concurrent worker observing the same DIASource waits here.
-    const ids = new Set<bigint>();
-    for (const alert of observed) {
-      ids.add(alert.diaSourceId);
-      for (const entry of alert.history) ids.add(entry.diaSourceId);
-    }
+    const ids = new Set(observedIds(observed));
     const states = new Map<bigint, SourceState>();
     if (ids.size > 0) {
       const rows = await tx`
@@ -345,7 +320,12 @@ export class PostgresStorage implements Storage {
         });
       }
     }
-    const tracked = trackAlerts(observed, states, runId, reobserved);
+    const options: TrackOptions = { storedSnapshots: await this.#storedSnapshots(tx, observed) };
+    if (needsImportTime(observed)) {
+      const [latest] = await tx`SELECT MAX(midpoint_mjd_tai) AS t FROM alerts`;
+      options.importMjd = importTime(batch.importMjd ?? null, (latest?.t ?? null) as number | null);
+    }
+    const tracked = trackAlerts(observed, states, runId, options);
 
     if (tracked.snapshots.length > 0) {
       const s = tracked.snapshots;
@@ -356,35 +336,22 @@ export class PostgresStorage implements Storage {
           ${_array(s.map((o) => o.time))}::float8[], ${_array(s.map((o) => o.ssObjectId))}::int8[],
           ${_array(s.map((o) => o.reassocTime))}::float8[])`;
     }
-    const affected = new Set<bigint>();
-    const refreshed = [...reobserved].filter((a) => a.reassociations.length > 0);
-    for (const a of refreshed) {
-      await tx`UPDATE alerts SET ss_object_id = ${a.ssObjectId},
-        properties = COALESCE(${a.properties}, properties) WHERE dia_source_id = ${a.diaSourceId}`;
-    }
 
-    const add: ReassociationDetection[] = [...tracked.detections];
-    const remove: bigint[] = [];
+    const replays = new Map<bigint, ReplayInput>();
     for (const id of tracked.replay) {
-      const state = states.get(id) as SourceState;
-      const plan = planReplay(state, await this.#replayInput(tx, state));
-      state.ssObjectId = plan.result.ssObjectId;
-      state.reassocTime = plan.result.reassocTime;
-      state.runs = plan.result.runs;
-      for (const d of plan.remove) {
-        remove.push(d.id);
-        affected.add(d.alertDiaSourceId);
-      }
-      add.push(...plan.add);
+      replays.set(id, await this.#replayInput(tx, states.get(id) as SourceState));
     }
+    const { add, remove, flagAlerts } = settleDetections(tracked, states, replays);
     if (remove.length > 0) {
-      await tx`DELETE FROM reassociations WHERE id = ANY(${_array(remove)}::int8[])`;
+      await tx`DELETE FROM reassociations WHERE id = ANY(${
+        _array(remove.map((d) => d.id))
+      }::int8[])`;
     }
     if (add.length > 0) {
-      for (const d of add) affected.add(d.alertDiaSourceId);
       await tx`
         INSERT INTO reassociations (dia_source_id, reason, old_ss_object_id, new_ss_object_id,
-          old_reassoc_time, new_reassoc_time, alert_dia_source_id, run_id, detected_at)
+          old_reassoc_time, new_reassoc_time, alert_dia_source_id, observed_mjd, run_id,
+          detected_at)
         SELECT *, ${runId}::int8, ${now}::text FROM unnest(
           ${_array(add.map((d) => d.diaSourceId))}::int8[],
           ${_array(add.map((d) => d.reason))}::text[],
@@ -392,9 +359,10 @@ export class PostgresStorage implements Storage {
           ${_array(add.map((d) => d.newSsObjectId))}::int8[],
           ${_array(add.map((d) => d.oldReassocTime))}::float8[],
           ${_array(add.map((d) => d.newReassocTime))}::float8[],
-          ${_array(add.map((d) => d.alertDiaSourceId))}::int8[])`;
+          ${_array(add.map((d) => d.alertDiaSourceId))}::int8[],
+          ${_array(add.map((d) => d.observedMjd))}::float8[])`;
     }
-    if (affected.size > 0) {
+    if (flagAlerts.length > 0) {
       // The flags follow the alert's detections: its own DIASource's reason, else that of the
       // lowest DIASource id (as alertReason() does in memory). Locked in id order.
       await tx`
@@ -404,9 +372,7 @@ export class PostgresStorage implements Storage {
           reassociation_reason = (SELECT r.reason FROM reassociations r
             WHERE r.alert_dia_source_id = alerts.dia_source_id
             ORDER BY r.dia_source_id <> alerts.dia_source_id, r.dia_source_id LIMIT 1)
-        WHERE dia_source_id IN (SELECT id FROM unnest(${
-        _array([...affected].sort(_compare))
-      }::int8[])
+        WHERE dia_source_id IN (SELECT id FROM unnest(${_array(flagAlerts)}::int8[])
           AS id ORDER BY id)`;
     }
 
@@ -445,6 +411,7 @@ export class PostgresStorage implements Storage {
           ${_array(q.map((e) => e.stream))}::text[], ${_array(q.map((e) => e.position))}::text[],
           ${_array(q.map((e) => e.error))}::text[], ${_array(q.map((e) => e.raw))}::bytea[])`;
     }
+    await this.#settleQuarantine(tx, runId, batch);
     // The latest summary of each locus in the batch.
     const loci = [...new Map((batch.loci ?? []).map((l) => [l.locusId, l])).values()];
     if (loci.length > 0) {
@@ -465,23 +432,11 @@ export class PostgresStorage implements Storage {
           newest_alert_id = COALESCE(excluded.newest_alert_id, loci.newest_alert_id),
           run_id = excluded.run_id, updated_at = excluded.updated_at`;
     }
-    const cursors = [...batch.cursors].sort((x, y) => (x.stream < y.stream ? -1 : 1));
-    if (cursors.length > 0) {
-      // A worker that lost a partition in a rebalance must not move its cursor back.
-      await tx`
-        INSERT INTO source_cursors (source, stream, position, run_id, updated_at)
-        SELECT ${batch.source}, stream, position, ${runId}::int8, ${now}::text FROM unnest(
-          ${_array(cursors.map((x) => x.stream))}::text[],
-          ${_array(cursors.map((x) => x.position))}::text[]) AS v(stream, position)
-        ON CONFLICT (source, stream) DO UPDATE SET position = excluded.position,
-          run_id = excluded.run_id, updated_at = excluded.updated_at
-        WHERE NOT (source_cursors.position ~ '^[0-9]+$' AND excluded.position ~ '^[0-9]+$'
-          AND excluded.position::numeric < source_cursors.position::numeric)`;
-    }
+    await this.#writeCursors(tx, runId, batch, now);
 
     const outcome: BatchOutcome = {
-      alertsIngested: inserted.size,
-      alertsSkipped: batch.alerts.length - inserted.size,
+      alertsIngested: written.size,
+      alertsSkipped: batch.alerts.length - written.size,
       newSources: tracked.newSources,
       reassociationsDetected: add.length - remove.length,
       alertsQuarantined: q.length,
@@ -496,14 +451,98 @@ export class PostgresStorage implements Storage {
     return outcome;
   }
 
+  async #writeCursors(tx: Tx, runId: number, batch: BatchWrite, now: string): Promise<void> {
+    const cursors = [...batch.cursors].sort((x, y) => (x.stream < y.stream ? -1 : 1));
+    if (cursors.length === 0) return;
+    // A worker that lost a partition in a rebalance must not move its cursor back; a stream that
+    // is another one now (a topic created again, a file replaced) starts over.
+    await tx`
+      INSERT INTO source_cursors (source, stream, position, identity, run_id, updated_at)
+      SELECT ${batch.source}, stream, position, identity, ${runId}::int8, ${now}::text
+      FROM unnest(${_array(cursors.map((x) => x.stream))}::text[],
+        ${_array(cursors.map((x) => x.position))}::text[],
+        ${_array(cursors.map((x) => x.identity ?? null))}::text[]) AS v(stream, position, identity)
+      ON CONFLICT (source, stream) DO UPDATE SET position = excluded.position,
+        identity = excluded.identity, run_id = excluded.run_id, updated_at = excluded.updated_at
+      WHERE source_cursors.identity IS DISTINCT FROM excluded.identity
+        OR NOT (source_cursors.position ~ '^[0-9]+$' AND excluded.position ~ '^[0-9]+$'
+          AND excluded.position::numeric < source_cursors.position::numeric)`;
+  }
+
+  // A quarantine replay: rows whose records the batch stores leave the quarantine in its
+  // transaction; rows that still fail keep their new error and count as quarantined by the run.
+  async #settleQuarantine(tx: Tx, runId: number, batch: BatchWrite): Promise<void> {
+    const resolved = batch.quarantineResolved ?? [];
+    const retried = batch.quarantineRetried ?? [];
+    if (resolved.length > 0) {
+      await tx`DELETE FROM quarantine WHERE id = ANY(${_array(resolved)}::int8[])`;
+    }
+    if (retried.length === 0) return;
+    await tx`
+      UPDATE quarantine q SET error = v.error FROM unnest(
+        ${_array(retried.map((r) => r.id))}::int8[], ${_array(retried.map((r) => r.error))}::text[])
+        AS v(id, error)
+      WHERE q.id = v.id`;
+    await tx`UPDATE ingestion_runs SET alerts_quarantined = alerts_quarantined + ${retried.length}
+      WHERE run_id = ${runId}`;
+  }
+
+  // Each candidate row as a new row, or over a row kept from a snapshot (see ALERT_UPSERT),
+  // in id order; returns the DIASources whose row was written (by this worker: a row another
+  // worker wrote first is not). Payloads kept with --keep-raw go with the rows written.
+  async #writeAlerts(
+    tx: Tx,
+    candidates: readonly StoredAlert[],
+    runId: number,
+    now: string,
+  ): Promise<Set<bigint>> {
+    const written = new Set<bigint>();
+    if (candidates.length === 0) return written;
+    const arrays = ALERT_COLUMNS.map((c) => _array(candidates.map((s) => c.value(s))));
+    const rows = await tx.unsafe(
+      `INSERT INTO alerts (${ALERT_COLUMN_LIST}, run_id, ingested_at)
+       SELECT *, $${arrays.length + 1}::int8, $${arrays.length + 2}::text FROM unnest(${
+        ALERT_COLUMNS.map((c, i) => `$${i + 1}::${c.pgArray}`).join(", ")
+      }) ${ALERT_UPSERT} RETURNING dia_source_id`,
+      [...arrays, runId, now] as never[],
+    );
+    for (const r of rows) written.add(r.dia_source_id as bigint);
+    const raw = candidates.filter((x) => x.raw && written.has(x.alert.diaSourceId));
+    if (raw.length > 0) {
+      const schemas = new Map(raw.map((x) => [x.raw!.schema.fingerprint, x.raw!.schema]));
+      for (const schema of schemas.values()) {
+        await tx`INSERT INTO schemas (fingerprint, id, version, survey, json, first_seen_at)
+          VALUES (${schema.fingerprint}, ${schema.id}, ${schema.version}, ${schema.survey},
+            ${schema.json}, ${now}) ON CONFLICT DO NOTHING`;
+      }
+      await tx`INSERT INTO raw_alerts (dia_source_id, schema_fingerprint, payload)
+        SELECT * FROM unnest(
+          ${_array(raw.map((x) => x.alert.diaSourceId))}::int8[],
+          ${_array(raw.map((x) => x.raw!.schema.fingerprint))}::text[],
+          ${_array(raw.map((x) => x.raw!.payload))}::bytea[])
+        ON CONFLICT DO NOTHING`;
+    }
+    return written;
+  }
+
+  // Keys of the stored snapshot observations of the snapshots' DIASources.
+  async #storedSnapshots(tx: Tx, observed: readonly AlertRecord[]): Promise<Observation[]> {
+    const ids = observed.filter((a) => a.snapshot).map((a) => a.diaSourceId);
+    if (ids.length === 0) return [];
+    const rows = await tx`
+      SELECT dia_source_id, observed_mjd, ss_object_id, reassoc_time FROM snapshot_observations
+      WHERE dia_source_id = ANY(${_array(ids)}::int8[]) ORDER BY id`;
+    return rows.map(_snapshotObservation);
+  }
+
   async #replayInput(tx: Tx, state: SourceState): Promise<ReplayInput> {
     const id = state.diaSourceId;
     const [trigger] = await tx`
       SELECT midpoint_mjd_tai, ss_object_id, ss_object_reassoc_time_mjd_tai FROM alerts
-      WHERE dia_source_id = ${id}`;
+      WHERE dia_source_id = ${id} AND snapshot = 0`;
     const snapshots = await tx`
-      SELECT observed_mjd, ss_object_id, reassoc_time FROM snapshot_observations
-      WHERE dia_source_id = ${id} ORDER BY observed_mjd, id`;
+      SELECT dia_source_id, observed_mjd, ss_object_id, reassoc_time FROM snapshot_observations
+      WHERE dia_source_id = ${id} ORDER BY id`;
     const histories = state.diaObjectId === null ? [] : await tx`
       SELECT dia_source_id, midpoint_mjd_tai, history FROM alerts
       WHERE dia_object_id = ${state.diaObjectId} AND history IS NOT NULL`;
@@ -516,13 +555,7 @@ export class PostgresStorage implements Storage {
         ssObjectId: trigger.ss_object_id as bigint | null,
         reassocTime: trigger.ss_object_reassoc_time_mjd_tai as number | null,
       },
-      snapshots: snapshots.map((r) => ({
-        diaSourceId: id,
-        time: r.observed_mjd as number,
-        alertId: id,
-        ssObjectId: r.ss_object_id as bigint | null,
-        reassocTime: r.reassoc_time as number | null,
-      })),
+      snapshots: snapshots.map(_snapshotObservation),
       histories: histories.map((r) => ({
         alertId: r.dia_source_id as bigint,
         time: r.midpoint_mjd_tai as number,
@@ -651,21 +684,50 @@ export class PostgresStorage implements Storage {
           WHERE ${since}::float8 IS NULL OR midpoint_mjd_tai >= ${since} ORDER BY dia_source_id`
       : this.#sql`SELECT * FROM reassociations WHERE ${since}::float8 IS NULL OR
           alert_dia_source_id IN (SELECT dia_source_id FROM alerts WHERE midpoint_mjd_tai >= ${since})
+          OR (alert_dia_source_id IS NULL AND observed_mjd >= ${since})
           ORDER BY id`;
     for await (const rows of query.cursor(500)) {
       for (const row of rows) {
-        const { history: _history, ...rest } = row as Row;
+        // Tracking's data, not something to export.
+        const { history: _history, snapshot: _snapshot, ...rest } = row as Row;
         yield _plain(rest);
       }
     }
   }
 
   /**
-   * A stored schema by registry id.
+   * Quarantine rows in id order, without their raw bytes.
    *
-   * @param id Registry id.
-   * @returns The schema, or `null`.
+   * @param query Source filter and page.
+   * @returns The rows.
    */
+  async listQuarantine(query: QuarantineQuery = {}): Promise<QuarantineRecord[]> {
+    const source = query.source ?? null;
+    const rows = await this.#do(
+      "read the quarantine of",
+      () =>
+        this.#sql`SELECT id, source, stream, position, error, octet_length(raw) AS raw_bytes,
+          run_id, quarantined_at FROM quarantine
+        WHERE (${source}::text IS NULL OR source = ${source}) AND id > ${query.afterId ?? 0}
+        ORDER BY id LIMIT ${query.limit ?? 100}`,
+    );
+    return rows.map(quarantineFromRow);
+  }
+
+  /**
+   * The raw bytes of a quarantine row.
+   *
+   * @param id Row id.
+   * @returns The bytes, or `null` when the row kept none or no longer exists.
+   */
+  async quarantineRaw(id: number): Promise<Uint8Array | null> {
+    const [row] = await this.#do(
+      "read the quarantine of",
+      () => this.#sql`SELECT raw FROM quarantine WHERE id = ${id}`,
+    );
+    return row?.raw == null ? null : new Uint8Array(row.raw as Uint8Array);
+  }
+
   /**
    * The Avro payload kept for an alert.
    *
@@ -686,6 +748,12 @@ export class PostgresStorage implements Storage {
     };
   }
 
+  /**
+   * A stored schema by registry id.
+   *
+   * @param id Registry id.
+   * @returns The schema, or `null`.
+   */
   async schemaById(id: number): Promise<StoredSchema | null> {
     const [row] = await this.#do(
       "read schemas from",
@@ -767,6 +835,16 @@ function _array(values: readonly unknown[]): string {
     return `"${String(v).replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
   });
   return `{${items.join(",")}}`;
+}
+
+function _snapshotObservation(r: Row): Observation {
+  return {
+    diaSourceId: r.dia_source_id as bigint,
+    time: r.observed_mjd as number,
+    alertId: SNAPSHOT_ALERT_ID,
+    ssObjectId: r.ss_object_id as bigint | null,
+    reassocTime: r.reassoc_time as number | null,
+  };
 }
 
 function _compare(a: bigint, b: bigint): number {

@@ -32,6 +32,52 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   },
   // Raw payloads (--keep-raw): a new table, which schema.sql creates.
   { version: 5, sql: "" },
+  // Trust fixes (issue 12): every column added to an existing table goes here.
+  {
+    version: 6,
+    sql: `ALTER TABLE alerts ADD COLUMN snapshot INTEGER NOT NULL DEFAULT 0;
+      -- ANTARES rows were always snapshots; CSV rows cannot be told from packets any more.
+      UPDATE alerts SET snapshot = 1 WHERE source = 'antares';
+      -- A snapshot's detection belongs to no alert: alert_dia_source_id becomes nullable, which
+      -- SQLite can only do by rebuilding the table.
+      CREATE TABLE reassociations_v6 (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        dia_source_id       INTEGER NOT NULL,
+        reason              TEXT    NOT NULL CHECK (reason IN (
+                              'new_association', 'changed_association',
+                              'updated_timestamp', 'association_removed')),
+        old_ss_object_id    INTEGER,
+        new_ss_object_id    INTEGER,
+        old_reassoc_time    REAL,
+        new_reassoc_time    REAL,
+        alert_dia_source_id INTEGER,
+        run_id              INTEGER REFERENCES ingestion_runs (run_id),
+        detected_at         TEXT    NOT NULL,
+        observed_mjd        REAL
+      );
+      INSERT INTO reassociations_v6 (id, dia_source_id, reason, old_ss_object_id,
+        new_ss_object_id, old_reassoc_time, new_reassoc_time, alert_dia_source_id, run_id,
+        detected_at)
+        SELECT id, dia_source_id, reason, old_ss_object_id, new_ss_object_id, old_reassoc_time,
+          new_reassoc_time, alert_dia_source_id, run_id, detected_at FROM reassociations;
+      DROP TABLE reassociations;
+      ALTER TABLE reassociations_v6 RENAME TO reassociations;
+      -- What a cursor points into (Kafka cluster and topic ids, a file's size and first bytes):
+      -- NULL on cursors stored before, accepted and filled in by the next write.
+      ALTER TABLE source_cursors ADD COLUMN identity TEXT;
+      -- Schema 4 began keeping each alert's history and each DIASource's latest alert; rows
+      -- stored before it have neither, and the history bytes are gone. A DIASource whose
+      -- last_alert_id is still NULL was first seen before then: note it for good, since replays
+      -- of such DIASources miss observations however often they are seen again.
+      CREATE TABLE IF NOT EXISTS upgrade_notes (
+        note     TEXT    PRIMARY KEY,
+        rows     INTEGER NOT NULL,
+        noted_at TEXT    NOT NULL
+      );
+      INSERT OR IGNORE INTO upgrade_notes (note, rows, noted_at)
+        SELECT 'sources_before_v4', COUNT(*), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+        FROM processed_sources WHERE last_alert_id IS NULL HAVING COUNT(*) > 0;`,
+  },
 ];
 
 /** The version `schema.sql` describes. */

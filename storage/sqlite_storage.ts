@@ -4,24 +4,47 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import schemaSql from "../schema.sql" with { type: "text" };
 import {
   type AlertRecord,
   REASSOCIATION_REASONS,
-  type ReassociationDetection,
   type ReassociationReason,
 } from "../pipeline/alert_record.ts";
 import { StorageError } from "../pipeline/errors.ts";
-import { detectionFromRow, type Row, runRecordFromRow, schemaFromRow } from "./_rows.ts";
+import {
+  detectionFromRow,
+  quarantineFromRow,
+  type Row,
+  runRecordFromRow,
+  schemaFromRow,
+} from "./_rows.ts";
 import { stringifyExact } from "../pipeline/exact_json.ts";
-import { type SourceState, trackAlerts } from "../pipeline/reassociation_tracker.ts";
+import {
+  type Observation,
+  SNAPSHOT_ALERT_ID,
+  type SourceState,
+  trackAlerts,
+  type TrackOptions,
+} from "../pipeline/reassociation_tracker.ts";
 import { RunLocks } from "./_run_locks.ts";
-import { packAlertHistory } from "./_history_blob.ts";
-import { historyColumns } from "../pipeline/history_columns.ts";
-import { planReplay, type ReplayInput } from "./_replay.ts";
+import {
+  ALERT_COLUMN_LIST,
+  ALERT_COLUMNS,
+  ALERT_PLACEHOLDERS,
+  ALERT_UPSERT,
+} from "./_alert_columns.ts";
+import {
+  importTime,
+  needsImportTime,
+  observedIds,
+  observedRecords,
+  rowCandidates,
+  settleDetections,
+} from "./_batch_plan.ts";
+import type { ReplayInput } from "./_replay.ts";
 import { groupStateWrites, type StateWrites } from "./_state_writes.ts";
 import { StateCache } from "./_state_cache.ts";
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";
@@ -32,6 +55,8 @@ import type {
   ExportTable,
   IngestionRunRecord,
   IterateRowsOptions,
+  QuarantineQuery,
+  QuarantineRecord,
   RawPayload,
   ReassociationQuery,
   ReassociationRecord,
@@ -52,6 +77,11 @@ export interface SQLiteStorageOptions {
   stateCacheSize?: number;
   /** Open read-only (queries only). Default `false`. */
   readOnly?: boolean;
+  /**
+   * Create the file (and its folder) when it does not exist. Default `true`; commands that only
+   * read pass `false`, so a mistyped path fails with "does not exist" and leaves nothing behind.
+   */
+  create?: boolean;
 }
 
 const TABLES = [
@@ -91,8 +121,9 @@ export class SQLiteStorage implements Storage {
   /**
    * Describe a database; it is opened on first use.
    *
-   * @param path Database file (its folder is created), or `:memory:`.
-   * @param options Timeouts and cache size.
+   * @param path Database file (created with its folder unless `create` is false), or
+   * `:memory:`.
+   * @param options Timeouts, cache size, and whether to create the file.
    */
   constructor(path: string, options: SQLiteStorageOptions = {}) {
     this.location = path;
@@ -101,6 +132,7 @@ export class SQLiteStorage implements Storage {
       busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
       stateCacheSize: options.stateCacheSize ?? 100_000,
       readOnly: options.readOnly ?? false,
+      create: options.create ?? true,
     };
     this.#states = new StateCache(this.#options.stateCacheSize);
   }
@@ -169,6 +201,39 @@ export class SQLiteStorage implements Storage {
   }
 
   /**
+   * What each stored position of a source's streams points into.
+   *
+   * @param source Source name.
+   * @returns Identity by stream; cursors stored without one are absent.
+   */
+  loadCursorIdentities(source: string): Promise<Map<string, string>> {
+    return _settle(() => {
+      const rows = this.#statement(
+        "SELECT stream, identity FROM source_cursors WHERE source = ? AND identity IS NOT NULL",
+      ).all(source) as Row[];
+      return new Map(rows.map((r) => [String(r.stream), String(r.identity)]));
+    });
+  }
+
+  /**
+   * Forget the stored positions of some of a source's streams (`--reset-cursors`).
+   *
+   * @param source Source name.
+   * @param streams The streams.
+   * @returns How many cursors were discarded.
+   */
+  discardCursors(source: string, streams: readonly string[]): Promise<number> {
+    return _settle(() => {
+      if (streams.length === 0) return 0;
+      const { changes } = this.#statement(
+        `DELETE FROM source_cursors
+         WHERE source = ? AND stream IN (SELECT value FROM json_each(?))`,
+      ).run(source, JSON.stringify(streams));
+      return Number(changes);
+    });
+  }
+
+  /**
    * Which of these alerts are already stored.
    *
    * @param diaSourceIds Triggering DIASource ids.
@@ -201,76 +266,19 @@ export class SQLiteStorage implements Storage {
       this.#states.clear();
       this.#dataVersion = dataVersion;
     }
-
-    const known = this.#selectKnown(batch.alerts.map((s) => s.alert.diaSourceId));
-    const fresh: StoredAlert[] = [];
-    const observed: AlertRecord[] = [];
-    const reobserved = new Set<AlertRecord>();
-    for (const stored of batch.alerts) {
-      const { alert } = stored;
-      if (!known.has(alert.diaSourceId)) {
-        known.add(alert.diaSourceId);
-        fresh.push(stored);
-        observed.push(alert);
-      } else if (alert.snapshot) {
-        reobserved.add(alert);
-        observed.push(alert);
-      }
-    }
-    this.#loadStates(observed);
-    const tracked = trackAlerts(observed, this.#states, runId, reobserved);
     const now = new Date().toISOString();
 
-    const insertAlert = this.#statement(
-      `INSERT INTO alerts (dia_source_id, alert_id, dia_object_id, ss_object_id, ss_object_name,
-         object_name, ra, dec, ra_err, dec_err, midpoint_mjd_tai, band, psf_flux, psf_flux_err, snr,
-         extendedness, reliability, visit, detector, observation_reason, target_name,
-         schema_version, source, survey, is_reassociation, reassociation_reason,
-         cutout_science, cutout_template, cutout_difference, properties,
-         ss_object_reassoc_time_mjd_tai, history, run_id, ingested_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-         ?, ?, ?, ?, ?, ?)`,
-    );
-    for (const { alert: a, cutouts } of fresh) {
-      insertAlert.run(
-        a.diaSourceId,
-        a.alertId,
-        a.diaObjectId,
-        a.ssObjectId,
-        a.ssObjectName,
-        a.objectName,
-        a.ra,
-        a.dec,
-        a.raErr,
-        a.decErr,
-        a.midpointMjdTai,
-        a.band,
-        a.psfFlux,
-        a.psfFluxErr,
-        a.snr,
-        a.extendedness,
-        a.reliability,
-        a.visit,
-        a.detector,
-        a.observationReason,
-        a.targetName,
-        a.schemaVersion,
-        a.source,
-        a.survey,
-        a.isReassociation ? 1 : 0,
-        a.reassociationReason,
-        cutouts.science,
-        cutouts.template,
-        cutouts.difference,
-        a.properties,
-        a.ssObjectReassocTimeMjdTai,
-        packAlertHistory(a),
-        runId,
-        now,
-      );
+    // The decisions are _batch_plan.ts's; this method only reads and writes SQLite.
+    const written = this.#writeAlerts(rowCandidates(batch.alerts), runId, now);
+    const observed = observedRecords(batch.alerts, written);
+    this.#loadStates(observed);
+    const options: TrackOptions = {
+      storedSnapshots: this.#storedSnapshots(observed),
+    };
+    if (needsImportTime(observed)) {
+      options.importMjd = importTime(batch.importMjd ?? null, this.#latestAlertMjd());
     }
-
-    this.#writeRaw(fresh);
+    const tracked = trackAlerts(observed, this.#states, runId, options);
 
     const insertSnapshot = this.#statement(
       `INSERT INTO snapshot_observations (dia_source_id, observed_mjd, ss_object_id, reassoc_time,
@@ -280,25 +288,21 @@ export class SQLiteStorage implements Storage {
       insertSnapshot.run(o.diaSourceId, o.time, o.ssObjectId, o.reassocTime, runId);
     }
 
-    // A snapshot row that changed its DIASource's association is now the row's latest view:
-    // the stored alert shows it, so queries on `alerts` find the reassociation too.
-    const refreshSnapshot = this.#statement(
-      `UPDATE alerts SET ss_object_id = ?, properties = COALESCE(?, properties)
-       WHERE dia_source_id = ?`,
-    );
-    const affected = new Set<bigint>();
-    for (const a of reobserved) {
-      if (a.reassociations.length === 0) continue;
-      refreshSnapshot.run(a.ssObjectId, a.properties, a.diaSourceId);
-      affected.add(a.diaSourceId);
+    // Late arrivals: replay those DIASources from everything stored (this batch included).
+    const replays = new Map<bigint, ReplayInput>();
+    for (const id of tracked.replay) {
+      replays.set(id, this.#replayInput(this.#states.get(id) as SourceState));
     }
-
+    const settled = settleDetections(tracked, this.#states, replays);
+    const removeDetection = this.#statement("DELETE FROM reassociations WHERE id = ?");
+    for (const d of settled.remove) removeDetection.run(d.id);
     const insertDetection = this.#statement(
       `INSERT INTO reassociations (dia_source_id, reason, old_ss_object_id, new_ss_object_id,
-         old_reassoc_time, new_reassoc_time, alert_dia_source_id, run_id, detected_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         old_reassoc_time, new_reassoc_time, alert_dia_source_id, run_id, detected_at,
+         observed_mjd)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const insert = (d: ReassociationDetection) =>
+    for (const d of settled.add) {
       insertDetection.run(
         d.diaSourceId,
         d.reason,
@@ -309,29 +313,10 @@ export class SQLiteStorage implements Storage {
         d.alertDiaSourceId,
         runId,
         now,
+        d.observedMjd,
       );
-    for (const d of tracked.detections) insert(d);
-
-    // Late arrivals: replay those DIASources from everything stored (this batch included).
-    let detected = tracked.detections.length;
-    const removeDetection = this.#statement("DELETE FROM reassociations WHERE id = ?");
-    for (const id of tracked.replay) {
-      const state = this.#states.get(id) as SourceState;
-      const plan = planReplay(state, this.#replayInput(state));
-      state.ssObjectId = plan.result.ssObjectId;
-      state.reassocTime = plan.result.reassocTime;
-      state.runs = plan.result.runs;
-      for (const d of plan.remove) {
-        removeDetection.run(d.id);
-        affected.add(d.alertDiaSourceId);
-      }
-      for (const d of plan.add) {
-        insert(d);
-        affected.add(d.alertDiaSourceId);
-      }
-      detected += plan.add.length - plan.remove.length;
     }
-    if (affected.size > 0) {
+    if (settled.flagAlerts.length > 0) {
       // The flags follow the alert's detections: the reason is its own DIASource's, else that
       // of the lowest DIASource id (as alertReason() does in memory).
       this.#statement(
@@ -342,12 +327,13 @@ export class SQLiteStorage implements Storage {
              WHERE r.alert_dia_source_id = alerts.dia_source_id
              ORDER BY r.dia_source_id <> alerts.dia_source_id, r.dia_source_id LIMIT 1)
          WHERE dia_source_id IN (SELECT value FROM json_each(?))`,
-      ).run(_jsonIds([...affected]));
+      ).run(_jsonIds(settled.flagAlerts));
     }
 
     this.#writeStates(
       groupStateWrites(tracked.changed, tracked.previous, { minGroup: SET_MIN }),
     );
+    const detected = settled.add.length - settled.remove.length;
 
     const insertQuarantine = this.#statement(
       `INSERT INTO quarantine (source, stream, position, error, raw, run_id, quarantined_at)
@@ -356,6 +342,7 @@ export class SQLiteStorage implements Storage {
     for (const q of batch.quarantine) {
       insertQuarantine.run(q.source, q.stream, q.position, q.error, q.raw, runId, now);
     }
+    this.#settleQuarantine(runId, batch);
 
     const upsertLocus = this.#statement(
       `INSERT INTO loci (locus_id, ra, dec, htm16, tags, catalogs, properties, newest_alert_id,
@@ -382,21 +369,11 @@ export class SQLiteStorage implements Storage {
       );
     }
 
-    const upsertCursor = this.#statement(
-      `INSERT INTO source_cursors (source, stream, position, run_id, updated_at)
-       VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (source, stream) DO UPDATE SET position = excluded.position,
-         run_id = excluded.run_id, updated_at = excluded.updated_at
-       -- A worker that lost a partition in a rebalance must not move its offset back.
-       WHERE NOT (source_cursors.position NOT GLOB '*[^0-9]*'
-         AND excluded.position NOT GLOB '*[^0-9]*'
-         AND CAST(excluded.position AS INTEGER) < CAST(source_cursors.position AS INTEGER))`,
-    );
-    for (const c of batch.cursors) upsertCursor.run(batch.source, c.stream, c.position, runId, now);
+    this.#writeCursors(runId, batch, now);
 
     const outcome: BatchOutcome = {
-      alertsIngested: fresh.length,
-      alertsSkipped: batch.alerts.length - fresh.length,
+      alertsIngested: written.size,
+      alertsSkipped: batch.alerts.length - written.size,
       newSources: tracked.newSources,
       reassociationsDetected: detected,
       alertsQuarantined: batch.quarantine.length,
@@ -480,6 +457,28 @@ export class SQLiteStorage implements Storage {
     return _settle(() => this.#stats());
   }
 
+  /**
+   * What the stored data cannot be trusted for, from the notes the migrations left: DIASources
+   * first seen before schema version 4 (whose alerts kept no history) may have incomplete
+   * detections.
+   *
+   * @returns One sentence per limit; none for a database created at schema version 4 or later.
+   */
+  warnings(): Promise<string[]> {
+    return _settle(() => {
+      const rows = this.#statement("SELECT note, rows FROM upgrade_notes ORDER BY note")
+        .all() as Row[];
+      return rows.map((r) =>
+        r.note === "sources_before_v4"
+          ? `Detections may be incomplete for the ${r.rows} DIASources first seen before this ` +
+            "database was upgraded to schema version 4: the alerts stored before then kept no " +
+            "history, so replaying such a DIASource after a late alert misses the observations " +
+            "those alerts carried"
+          : `Database "${this.location}" has an upgrade note "${String(r.note)}"`
+      );
+    });
+  }
+
   #stats(): DatabaseStats {
     const count = (sql: string): number => Number((this.#statement(sql).get() as Row).n);
     const rows: Record<string, number> = {};
@@ -522,11 +521,45 @@ export class SQLiteStorage implements Storage {
       ? `SELECT ${this.#exportColumns()} FROM alerts WHERE ?1 IS NULL OR midpoint_mjd_tai >= ?1
          ORDER BY dia_source_id`
       : `SELECT * FROM reassociations WHERE ?1 IS NULL OR alert_dia_source_id IN
-           (SELECT dia_source_id FROM alerts WHERE midpoint_mjd_tai >= ?1) ORDER BY id`;
+           (SELECT dia_source_id FROM alerts WHERE midpoint_mjd_tai >= ?1)
+           OR (alert_dia_source_id IS NULL AND observed_mjd >= ?1) ORDER BY id`;
     // A statement of its own: a shared one would be reset by a query made while exporting.
     const statement = this.#open().prepare(sql);
     statement.setReadBigInts(true);
     for (const row of statement.iterate(since)) yield { ...row };
+  }
+
+  /**
+   * Quarantine rows in id order, without their raw bytes.
+   *
+   * @param query Source filter and page.
+   * @returns The rows.
+   */
+  listQuarantine(query: QuarantineQuery = {}): Promise<QuarantineRecord[]> {
+    return _settle(() =>
+      (this.#statement(
+        `SELECT id, source, stream, position, error, length(raw) AS raw_bytes, run_id,
+           quarantined_at FROM quarantine
+         WHERE (?1 IS NULL OR source = ?1) AND id > ?2 ORDER BY id LIMIT ?3`,
+      ).all(query.source ?? null, query.afterId ?? 0, query.limit ?? 100) as Row[]).map(
+        quarantineFromRow,
+      )
+    );
+  }
+
+  /**
+   * The raw bytes of a quarantine row.
+   *
+   * @param id Row id.
+   * @returns The bytes, or `null` when the row kept none or no longer exists.
+   */
+  quarantineRaw(id: number): Promise<Uint8Array | null> {
+    return _settle(() => {
+      const row = this.#statement("SELECT raw FROM quarantine WHERE id = ?").get(id) as
+        | Row
+        | undefined;
+      return (row?.raw ?? null) as Uint8Array | null;
+    });
   }
 
   /**
@@ -603,7 +636,13 @@ export class SQLiteStorage implements Storage {
     if (this.#db !== null) return this.#db;
     if (this.#closed) throw new StorageError(`Database "${this.location}" is closed`);
     try {
-      if (this.location !== ":memory:" && !this.#options.readOnly) {
+      // SQLite URIs (`mode=rw`) would make the check atomic, but Deno resolves the path for its
+      // permission check before SQLite sees it, so a URI is taken for a relative file name.
+      const file = this.location !== ":memory:";
+      if (file && !this.#options.create && !_exists(this.location)) {
+        throw new StorageError(`Database "${this.location}" does not exist`);
+      }
+      if (file && !this.#options.readOnly && this.#options.create) {
         mkdirSync(dirname(this.location), { recursive: true });
       }
       const db = new DatabaseSync(this.location, {
@@ -693,32 +732,61 @@ export class SQLiteStorage implements Storage {
     }
   }
 
-  // Payloads kept with --keep-raw, each with its writer schema in `schemas`.
-  #writeRaw(fresh: readonly StoredAlert[]): void {
+  // Each candidate row as a new row, or over a row kept from a snapshot (see ALERT_UPSERT);
+  // returns the DIASources whose row was written. Payloads kept with --keep-raw go with the
+  // rows written from them, each with its writer schema in `schemas`.
+  #writeAlerts(candidates: readonly StoredAlert[], runId: number, now: string): Set<bigint> {
+    const upsert = this.#statement(
+      `INSERT INTO alerts (${ALERT_COLUMN_LIST}, run_id, ingested_at)
+       VALUES (${ALERT_PLACEHOLDERS}, ?, ?) ${ALERT_UPSERT}`,
+    );
     const saveSchema = this.#statement(
       `INSERT INTO schemas (fingerprint, id, version, survey, json, first_seen_at)
        VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     );
     const insertRaw = this.#statement(
-      "INSERT INTO raw_alerts (dia_source_id, schema_fingerprint, payload) VALUES (?, ?, ?)",
+      `INSERT INTO raw_alerts (dia_source_id, schema_fingerprint, payload) VALUES (?, ?, ?)
+       ON CONFLICT DO NOTHING`,
     );
+    const written = new Set<bigint>();
     let saved: string | null = null;
-    for (const { alert, raw } of fresh) {
+    for (const stored of candidates) {
+      const values = ALERT_COLUMNS.map((c) => c.value(stored)) as SQLInputValue[];
+      if (Number(upsert.run(...values, runId, now).changes) === 0) continue;
+      written.add(stored.alert.diaSourceId);
+      const { raw } = stored;
       if (!raw) continue;
-      const { schema } = raw;
-      if (schema.fingerprint !== saved) {
+      if (raw.schema.fingerprint !== saved) {
+        const { schema } = raw;
         saveSchema.run(
           schema.fingerprint,
           schema.id,
           schema.version,
           schema.survey,
           schema.json,
-          new Date().toISOString(),
+          now,
         );
         saved = schema.fingerprint;
       }
-      insertRaw.run(alert.diaSourceId, schema.fingerprint, raw.payload);
+      insertRaw.run(stored.alert.diaSourceId, raw.schema.fingerprint, raw.payload);
     }
+    return written;
+  }
+
+  // Keys of the stored snapshot observations of the snapshots' DIASources.
+  #storedSnapshots(observed: readonly AlertRecord[]): Observation[] {
+    const ids = observed.filter((a) => a.snapshot).map((a) => a.diaSourceId);
+    if (ids.length === 0) return [];
+    const rows = this.#statement(
+      `SELECT dia_source_id, observed_mjd, ss_object_id, reassoc_time FROM snapshot_observations
+       WHERE dia_source_id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+    ).all(_jsonIds(ids)) as Row[];
+    return rows.map(_snapshotObservation);
+  }
+
+  #latestAlertMjd(): number | null {
+    const row = this.#statement("SELECT MAX(midpoint_mjd_tai) AS t FROM alerts").get() as Row;
+    return row.t as number | null;
   }
 
   // Set-based writes of the groups (see _state_writes.ts); each checks it touched exactly its
@@ -766,17 +834,20 @@ export class SQLiteStorage implements Storage {
 
   #selectKnown(ids: readonly bigint[]): Set<bigint> {
     if (ids.length === 0) return new Set();
+    // A row kept from a snapshot waits for its packet: the packet is not known yet.
     const rows = this.#statement(
-      "SELECT dia_source_id FROM alerts WHERE dia_source_id IN (SELECT value FROM json_each(?))",
+      `SELECT dia_source_id FROM alerts
+       WHERE dia_source_id IN (SELECT value FROM json_each(?)) AND snapshot = 0`,
     ).all(_jsonIds(ids)) as Row[];
     return new Set(rows.map((r) => r.dia_source_id as bigint));
   }
 
-  // Every column but the packed history, which is replay data, not something to export.
+  // Every column but the packed history and the snapshot marker, which are tracking's data,
+  // not something to export.
   #exportColumns(): string {
     const columns = (this.#statement("PRAGMA table_info(alerts)").all() as Row[])
       .map((c) => String(c.name))
-      .filter((name) => name !== "history");
+      .filter((name) => name !== "history" && name !== "snapshot");
     return columns.map((c) => `"${c}"`).join(", ");
   }
 
@@ -784,11 +855,11 @@ export class SQLiteStorage implements Storage {
     const id = state.diaSourceId;
     const trigger = this.#statement(
       `SELECT midpoint_mjd_tai, ss_object_id, ss_object_reassoc_time_mjd_tai FROM alerts
-       WHERE dia_source_id = ?`,
+       WHERE dia_source_id = ? AND snapshot = 0`,
     ).get(id) as Row | undefined;
     const snapshots = this.#statement(
-      `SELECT observed_mjd, ss_object_id, reassoc_time FROM snapshot_observations
-       WHERE dia_source_id = ? ORDER BY observed_mjd, id`,
+      `SELECT dia_source_id, observed_mjd, ss_object_id, reassoc_time FROM snapshot_observations
+       WHERE dia_source_id = ? ORDER BY id`,
     ).all(id) as Row[];
     const histories = state.diaObjectId === null ? [] : this.#statement(
       `SELECT dia_source_id, midpoint_mjd_tai, history FROM alerts
@@ -804,13 +875,7 @@ export class SQLiteStorage implements Storage {
         ssObjectId: trigger.ss_object_id as bigint | null,
         reassocTime: trigger.ss_object_reassoc_time_mjd_tai as number | null,
       },
-      snapshots: snapshots.map((r) => ({
-        diaSourceId: id,
-        time: r.observed_mjd as number,
-        alertId: id,
-        ssObjectId: r.ss_object_id as bigint | null,
-        reassocTime: r.reassoc_time as number | null,
-      })),
+      snapshots: snapshots.map(_snapshotObservation),
       histories: histories.map((r) => ({
         alertId: r.dia_source_id as bigint,
         time: r.midpoint_mjd_tai as number,
@@ -824,22 +889,7 @@ export class SQLiteStorage implements Storage {
     const states = this.#states;
     // An id wanted twice (two alerts of one DIAObject in the batch) costs less in the IN list
     // than a set to weed it out would.
-    const wanted: bigint[] = [];
-    for (const alert of alerts) {
-      if (!states.has(alert.diaSourceId)) wanted.push(alert.diaSourceId);
-      const columns = historyColumns(alert);
-      if (columns !== null) {
-        const { ids, start, length } = columns;
-        for (let at = start; at < start + length; at++) {
-          const id = ids[at] as bigint;
-          if (!states.has(id)) wanted.push(id);
-        }
-        continue;
-      }
-      for (const entry of alert.history) {
-        if (!states.has(entry.diaSourceId)) wanted.push(entry.diaSourceId);
-      }
-    }
+    const wanted = observedIds(alerts).filter((id) => !states.has(id));
     if (wanted.length === 0) return;
     // Heavy histories ask for ~350 sources an alert: fixed-size IN lists (the last one padded
     // with a repeated id) and rows as arrays are the cheapest way node:sqlite offers.
@@ -871,6 +921,41 @@ export class SQLiteStorage implements Storage {
         });
       }
     }
+  }
+
+  #writeCursors(runId: number, batch: BatchWrite, now: string): void {
+    const upsert = this.#statement(
+      `INSERT INTO source_cursors (source, stream, position, identity, run_id, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (source, stream) DO UPDATE SET position = excluded.position,
+         identity = excluded.identity, run_id = excluded.run_id, updated_at = excluded.updated_at
+       -- A worker that lost a partition in a rebalance must not move its offset back; a stream
+       -- that is another one now (a topic created again, a file replaced) starts over.
+       WHERE source_cursors.identity IS NOT excluded.identity
+         OR NOT (source_cursors.position NOT GLOB '*[^0-9]*'
+           AND excluded.position NOT GLOB '*[^0-9]*'
+           AND CAST(excluded.position AS INTEGER) < CAST(source_cursors.position AS INTEGER))`,
+    );
+    for (const c of batch.cursors) {
+      upsert.run(batch.source, c.stream, c.position, c.identity ?? null, runId, now);
+    }
+  }
+
+  // A quarantine replay: rows whose records the batch stores leave the quarantine in its
+  // transaction; rows that still fail keep their new error and count as quarantined by the run.
+  #settleQuarantine(runId: number, batch: BatchWrite): void {
+    const resolved = batch.quarantineResolved ?? [];
+    const retried = batch.quarantineRetried ?? [];
+    if (resolved.length > 0) {
+      this.#statement("DELETE FROM quarantine WHERE id IN (SELECT value FROM json_each(?))")
+        .run(JSON.stringify(resolved));
+    }
+    if (retried.length === 0) return;
+    const update = this.#statement("UPDATE quarantine SET error = ? WHERE id = ?");
+    for (const r of retried) update.run(r.error, r.id);
+    this.#statement(
+      "UPDATE ingestion_runs SET alerts_quarantined = alerts_quarantined + ? WHERE run_id = ?",
+    ).run(retried.length, runId);
   }
 
   #evictStates(): void {
@@ -958,12 +1043,31 @@ function _expectRows(what: string, changes: number | bigint, expected: number): 
   }
 }
 
+function _snapshotObservation(r: Row): Observation {
+  return {
+    diaSourceId: r.dia_source_id as bigint,
+    time: r.observed_mjd as number,
+    alertId: SNAPSHOT_ALERT_ID,
+    ssObjectId: r.ss_object_id as bigint | null,
+    reassocTime: r.reassoc_time as number | null,
+  };
+}
+
 function _jsonIds(ids: readonly bigint[]): string {
   return `[${ids.join(",")}]`;
 }
 
 function _message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function _exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function _storageError(location: string, error: unknown, timeoutMs: number): StorageError {

@@ -313,39 +313,94 @@ Deno.test("stats() counts tables, solar-system alerts and reassociations by reas
   assert.equal(stats.sizeBytes, null);
 });
 
-Deno.test("writeBatch() tracks a changed snapshot row of a stored DIASource and ignores a repeat", async () => {
+Deno.test("writeBatch() observes snapshots at their reassociation time, else at the import, and never rewrites an alert row", async () => {
   await using storage = new SQLiteStorage(":memory:");
   await storage.initialize();
   const runId = await storage.beginRun("file", {});
   const row = (ss: bigint | null, reassoc: number | null) =>
     makeAlert(BIG, { snapshot: true, ssObjectId: ss, ssObjectReassocTimeMjdTai: reassoc });
+  const write = (importMjd: number, ...alerts: ReturnType<typeof makeAlert>[]) =>
+    storage.writeBatch(runId, {
+      source: "file",
+      alerts: stored(...alerts),
+      quarantine: [],
+      cursors: [],
+      importMjd,
+    });
+
+  // The packet: unassociated at 61000.1.
+  assert.equal((await write(61100, makeAlert(BIG))).alertsIngested, 1);
+  // An export row with a reassociation time is observed at that time.
+  const first = await write(61100, row(SS, 61000.5));
+  assert.deepEqual([first.alertsSkipped, first.reassociationsDetected], [1, 1]);
+  // The same row again is the same statement; one without a time is observed at the import,
+  // where it repeats the association and fires nothing.
+  const repeat = await write(61100, row(SS, 61000.5), row(SS, null));
+  assert.deepEqual([repeat.alertsSkipped, repeat.reassociationsDetected], [2, 0]);
+  // Rows timed between the others land between them: a replay places them.
+  const updated = await write(61200, row(SS, 61003.25), row(SS - 1n, 61004.5));
+  assert.equal(updated.reassociationsDetected, 3);
+  assert.deepEqual(
+    (await storage.listReassociations()).map((
+      d,
+    ) => [d.reason, d.oldSsObjectId, d.newSsObjectId, d.observedMjd, d.alertDiaSourceId]).sort(),
+    [
+      ["changed_association", SS - 1n, SS, 61100, null],
+      ["changed_association", SS, SS - 1n, 61004.5, null],
+      ["new_association", null, SS, 61000.5, null],
+      ["updated_timestamp", SS, SS, 61003.25, null],
+    ],
+  );
+  // The alert row keeps what its packet said, and no alert shows a snapshot's detection.
+  const [alertRow] = await Array.fromAsync(storage.iterateRows("alerts"));
+  assert.equal(alertRow?.ss_object_id, null);
+  assert.equal(alertRow?.is_reassociation, 0n);
+  assert.equal(alertRow?.reassociation_reason, null);
+  // Replays of plain alerts are still skipped without being observed.
+  const replay = await write(61300, makeAlert(BIG, { ssObjectId: null }));
+  assert.equal(replay.reassociationsDetected, 0);
+  assert.equal((await storage.stats()).rows.alerts, 1);
+});
+
+Deno.test("writeBatch() keeps a snapshot's fields as the alert row until the packet arrives", async () => {
+  await using storage = new SQLiteStorage(":memory:");
+  await storage.initialize();
+  const runId = await storage.beginRun("file", {});
   const write = (...alerts: ReturnType<typeof makeAlert>[]) =>
     storage.writeBatch(runId, {
       source: "file",
       alerts: stored(...alerts),
       quarantine: [],
       cursors: [],
+      importMjd: 61100,
     });
+  const csv = makeAlert(BIG, {
+    snapshot: true,
+    ssObjectId: SS,
+    isReassociation: true,
+    reassociationReason: "new_association",
+    psfFlux: 1,
+  });
+  assert.equal((await write(csv)).alertsIngested, 1);
+  assert.deepEqual(await storage.knownAlertIds([BIG]), new Set(), "a snapshot is not the packet");
+  let [row] = await Array.fromAsync(storage.iterateRows("alerts"));
+  assert.deepEqual([row?.ss_object_id, row?.is_reassociation, row?.psf_flux], [SS, 1n, 1]);
+  assert.equal(row !== undefined && "snapshot" in row, false, "the marker is not exported");
 
-  assert.equal((await write(row(SS, 61000.5))).alertsIngested, 1);
-  const repeat = await write(row(SS, 61000.5), row(SS, null));
-  assert.deepEqual([repeat.alertsSkipped, repeat.reassociationsDetected], [2, 0]);
-  const updated = await write(row(SS, 61003.25), row(SS - 1n, 61004.5));
-  assert.equal(updated.reassociationsDetected, 2);
-  assert.deepEqual(
-    (await storage.listReassociations()).map((d) => [d.reason, d.oldReassocTime, d.newReassocTime]),
-    [["changed_association", 61003.25, 61004.5], ["updated_timestamp", 61000.5, 61003.25]],
-  );
-  // The stored row shows the latest association of its DIASource.
-  const [latest] = await Array.fromAsync(storage.iterateRows("alerts"));
-  assert.equal(latest?.ss_object_id, SS - 1n);
-  assert.equal(latest?.is_reassociation, 1n);
-  assert.equal(latest?.reassociation_reason, "updated_timestamp");
-  // Replays of plain alerts are still skipped without being observed.
-  const replay = await write(makeAlert(BIG, { ssObjectId: null }));
-  assert.equal(replay.reassociationsDetected, 0);
-  const db = (await storage.stats()).rows;
-  assert.equal(db.alerts, 1);
+  // The packet replaces the row and is observed at its own time, before the snapshot.
+  const packet = await write(makeAlert(BIG, { psfFlux: 2 }));
+  assert.deepEqual([packet.alertsIngested, packet.reassociationsDetected], [1, 1]);
+  [row] = await Array.fromAsync(storage.iterateRows("alerts"));
+  assert.deepEqual([row?.ss_object_id, row?.is_reassociation, row?.psf_flux], [null, 0n, 2]);
+  assert.deepEqual(await storage.knownAlertIds([BIG]), new Set([BIG]));
+  const [d] = await storage.listReassociations();
+  assert.deepEqual([d?.reason, d?.alertDiaSourceId, d?.observedMjd], [
+    "new_association",
+    null,
+    61100,
+  ]);
+  // Once stored, the packet is not replaced again.
+  assert.equal((await write(makeAlert(BIG, { psfFlux: 3 }))).alertsIngested, 0);
 });
 
 Deno.test("initialize() migrates a version 1 database without losing rows", async () => {
@@ -358,6 +413,9 @@ Deno.test("initialize() migrates a version 1 database without losing rows", asyn
       .replace(/^\s*history\s+BLOB,.*$/m, "")
       .replace(/^\s*last_alert_id\s+INTEGER,.*$/m, "")
       .replace(/^\s*runs\s+INTEGER NOT NULL DEFAULT 1.*$/m, "")
+      .replace(/(ingested_at\s+TEXT\s+NOT NULL),\s*\n\s*snapshot\s+INTEGER.*$/m, "$1")
+      .replace(/(detected_at\s+TEXT\s+NOT NULL),\s*\n\s*observed_mjd\s+REAL.*$/m, "$1")
+      .replace(/^\s*identity\s+TEXT,.*$/m, "")
       .replace(/(last_run_id\s+INTEGER),/, "$1");
     await Deno.mkdir(join(path, ".."), { recursive: true });
     const db = new DatabaseSync(path);

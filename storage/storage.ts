@@ -53,6 +53,44 @@ export interface QuarantineEntry {
   raw: Uint8Array | null;
 }
 
+/** A `quarantine` row as listed: its raw bytes by size only (read them with `quarantineRaw`). */
+export interface QuarantineRecord {
+  /** Row id. */
+  id: number;
+  /** Source name (`file`, `kafka`…), or `<source>:cutout` for a bad cutout. */
+  source: string;
+  /** File or `topic/partition`. */
+  stream: string;
+  /** Record index or offset. */
+  position: string;
+  /** What was wrong (the latest error, after a replay that still failed). */
+  error: string;
+  /** Size of the raw bytes, `null` when none were kept. */
+  rawBytes: number | null;
+  /** The run that quarantined it. */
+  runId: number | null;
+  /** ISO-8601 UTC time it was quarantined. */
+  quarantinedAt: string;
+}
+
+/** Options of {@linkcode Storage.listQuarantine}. */
+export interface QuarantineQuery {
+  /** Only rows of this source (`file`, `kafka`, `antares`, `file:cutout`…). Default: all. */
+  source?: string;
+  /** Only rows with a larger id (to read page after page). Default 0. */
+  afterId?: number;
+  /** At most this many rows, in id order. Default 100. */
+  limit?: number;
+}
+
+/** A quarantine row tried again whose record still fails: it stays, with the new error. */
+export interface QuarantineRetry {
+  /** Row id. */
+  id: number;
+  /** The error of this attempt. */
+  error: string;
+}
+
 /** Paths of an alert's written cutout files (`null` = none). */
 export interface CutoutPaths {
   /** Science cutout path. */
@@ -113,6 +151,18 @@ export interface BatchWrite {
   cursors: readonly SourceCursor[];
   /** Locus summaries to upsert (ANTARES). Default none. */
   loci?: readonly LocusRecord[];
+  /**
+   * The import's time (MJD TAI): when its snapshots without a reassociation time are observed,
+   * or the latest stored alert's time if that is later. Default: the time of the write.
+   */
+  importMjd?: number;
+  /**
+   * Quarantine rows whose records this batch stores (a quarantine replay): deleted in the
+   * same transaction, so a record is never both stored and quarantined. Default none.
+   */
+  quarantineResolved?: readonly number[];
+  /** Quarantine rows replayed without success: kept, with their new error. Default none. */
+  quarantineRetried?: readonly QuarantineRetry[];
 }
 
 /** What a batch changed. */
@@ -145,8 +195,10 @@ export interface ReassociationRecord {
   oldReassocTime: number | null;
   /** Reassociation time after. */
   newReassocTime: number | null;
-  /** The alert it was found in. */
-  alertDiaSourceId: bigint;
+  /** The alert it was found in; `null` when a snapshot fired it (no alert shows it). */
+  alertDiaSourceId: bigint | null;
+  /** Time of the observation that fired it (MJD TAI); `null` on rows older than schema 6. */
+  observedMjd: number | null;
   /** The run. */
   runId: number | null;
   /** ISO-8601 UTC detection time. */
@@ -243,6 +295,23 @@ export interface Storage extends AsyncDisposable, SchemaStore {
    */
   loadCursors(source: string): Promise<Map<string, string>>;
   /**
+   * What each stored position of a source's streams points into (`SourceCursor.identity`).
+   *
+   * @param source Source name.
+   * @returns Identity by stream; streams whose cursor has none (stored by older versions) are
+   * absent.
+   */
+  loadCursorIdentities(source: string): Promise<Map<string, string>>;
+  /**
+   * Forget the stored positions of some of a source's streams, so they are read from their
+   * start (`--reset-cursors`).
+   *
+   * @param source Source name.
+   * @param streams The streams.
+   * @returns How many cursors were discarded.
+   */
+  discardCursors(source: string, streams: readonly string[]): Promise<number>;
+  /**
    * Which of these alerts are already stored (a read outside any transaction, used to avoid
    * writing cutouts twice).
    *
@@ -257,6 +326,20 @@ export interface Storage extends AsyncDisposable, SchemaStore {
    * @returns The payload and its writer schema, or `null` when none was kept.
    */
   rawAlert(diaSourceId: bigint): Promise<RawPayload | null>;
+  /**
+   * Quarantine rows in id order, without their raw bytes.
+   *
+   * @param query Source filter and page.
+   * @returns The rows.
+   */
+  listQuarantine(query?: QuarantineQuery): Promise<QuarantineRecord[]>;
+  /**
+   * The raw bytes of a quarantine row.
+   *
+   * @param id Row id.
+   * @returns The bytes, or `null` when the row kept none or no longer exists.
+   */
+  quarantineRaw(id: number): Promise<Uint8Array | null>;
   /**
    * Track and store a batch with its cursors in one transaction.
    *
@@ -290,6 +373,14 @@ export interface Storage extends AsyncDisposable, SchemaStore {
   listReassociations(query?: ReassociationQuery): Promise<ReassociationRecord[]>;
   /** Table sizes and summaries. */
   stats(): Promise<DatabaseStats>;
+  /**
+   * What the stored data cannot be trusted for, one sentence each, for operators: such as
+   * detections that may be incomplete because the database was upgraded from a schema that
+   * kept less. A storage whose data has no such limit may leave it out.
+   *
+   * @returns The warnings; none when the data is whole.
+   */
+  warnings?(): Promise<string[]>;
   /**
    * Every row of a table in key order, columns in table order (without `alerts.history`, the
    * packed histories kept for replays), ids as `bigint`.

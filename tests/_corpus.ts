@@ -233,7 +233,7 @@ function _builders(f: AlertFactory, fixtures: string, random: () => number): _Bu
       at: at + 1,
     };
   };
-  // `error` gets the offset of the lying varint as the guard counts it and returns the
+  // `error` gets the offset of the lying varint as the decoder counts it and returns the
   // message's regular expression source. Both lengths take 5 varint bytes: the string or bytes
   // start 5 bytes after the varint.
   const gigabytes: Array<{

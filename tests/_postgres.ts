@@ -33,6 +33,8 @@ export async function withPostgresDatabase<T>(work: (url: string) => Promise<T>)
       return await work(url.toString());
     } finally {
       await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      // initialize() creates the database's reader role for `query`; roles are cluster-wide.
+      await admin.unsafe(`DROP ROLE IF EXISTS lsst_reader_${name}`);
     }
   } finally {
     await admin.end({ timeout: 5 });

@@ -528,7 +528,8 @@ antaresTest(
         reason: "new_association",
         old_ss_object_id: null,
         new_ss_object_id: 21000000000000123n,
-        alert_dia_source_id: targetId,
+        // A re-sent alert is a snapshot: what it fires belongs to no alert.
+        alert_dia_source_id: null,
         run_id: BigInt(second.runId),
       };
       assert.deepEqual(detections(), [found]);
@@ -544,7 +545,7 @@ antaresTest(
         reason: "changed_association",
         old_ss_object_id: 21000000000000123n,
         new_ss_object_id: 21000000000000456n,
-        alert_dia_source_id: targetId,
+        alert_dia_source_id: null,
         run_id: BigInt(third.runId),
       }]);
       assert.deepEqual(state(), [{ ss_object_id: 21000000000000456n, times_seen: 3n }]);

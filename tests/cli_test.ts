@@ -176,3 +176,36 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     });
   });
 }
+
+Deno.test("read commands given a missing database say so and create neither file nor folder", async () => {
+  await withTempDir("lsst-cli-", async (dir) => {
+    const folder = join(dir, "missing");
+    const db = join(folder, "alerts.db");
+    const commands = [
+      ["db-stats"],
+      ["runs"],
+      ["reassociations"],
+      ["export"],
+      ["export", "--out", join(dir, "alerts.csv")],
+      ["show-alert", "170094456272322680"],
+      ["query", "SELECT 1 AS one"],
+      ["quarantine", "list"],
+    ];
+    for (const command of commands) {
+      const result = await cli([...command, "--db", db]);
+      assert.equal(result.code, 1, `${command.join(" ")}: ${result.stderr}`);
+      assert.ok(
+        result.stderr.includes(`Database "${db}" does not exist`),
+        `${command.join(" ")}: ${result.stderr}`,
+      );
+      assert.deepEqual([...Deno.readDirSync(dir)], [], `${command.join(" ")} created nothing`);
+    }
+
+    const init = await cli(["db-init", "--db", db]);
+    assert.equal(init.code, 0, init.stderr);
+    assert.ok(Deno.statSync(db).isFile, "db-init still creates the file and its folder");
+    const stats = await cli(["db-stats", "--db", db, "--json"]);
+    assert.equal(stats.code, 0, stats.stderr);
+    assert.equal(JSON.parse(stats.stdout).rows.alerts, 0);
+  });
+});

@@ -6,10 +6,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { gzipSync } from "node:zlib";
 import {
   createAvroType,
   CutoutProcessor,
+  encodeOcf,
   FileSource,
   ingest,
   loadSchemaVersion,
@@ -361,7 +363,8 @@ Deno.test("a CSV export re-imported into an empty database gives the same alerts
     assert.equal(JSON.parse(imported.stdout).alertsIngested, 800);
 
     const columns = queryDatabase(first, "PRAGMA table_info(alerts)").map((c) => String(c.name))
-      .filter((c) => c !== "run_id" && c !== "ingested_at" && c !== "history");
+      // `snapshot` marks rows kept from snapshots (the import's rows are), not alert data.
+      .filter((c) => !["run_id", "ingested_at", "history", "snapshot"].includes(c));
     const select = `SELECT ${columns.join(", ")} FROM alerts ORDER BY dia_source_id`;
     const before = queryDatabase(first, select);
     assert.deepEqual(queryDatabase(second, select), before);
@@ -380,4 +383,156 @@ Deno.test("a CSV export re-imported into an empty database gives the same alerts
     );
     assert.match(lines[0] ?? "", /^id,dia_source_id,reason,/);
   });
+});
+
+// --- files replaced, appended to, or whose stored block is gone ----------------------------------
+
+/** The official v11.0 schema, parsed, and `count` mock packets of a seed. */
+async function v11Packets(count: number, seed: number) {
+  const schema = await loadSchemaVersion(join(FIXTURES as string, "lsst/schema"), "11.0");
+  const packets = [...new MockSource({ count, seed, cutouts: false }).packets()].map((p) =>
+    p.packet
+  );
+  return { json: JSON.stringify(schema), type: createAvroType(schema), packets };
+}
+
+/** A Confluent-framed message (schema id 1100) of a packet. */
+function framed(type: ReturnType<typeof createAvroType>, packet: unknown): Uint8Array {
+  const body = type.toBuffer(packet);
+  const out = new Uint8Array(5 + body.length);
+  new DataView(out.buffer).setInt32(1, 1100);
+  out.set(body, 5);
+  return out;
+}
+
+function idsOfPackets(packets: readonly unknown[]): string[] {
+  return packets.map((p) =>
+    String((p as { diaSource: { diaSourceId: bigint } }).diaSource.diaSourceId)
+  )
+    .sort();
+}
+
+function storedAlertIds(db: string): string[] {
+  return queryDatabase(db, "SELECT dia_source_id AS id FROM alerts").map((r) => String(r.id))
+    .sort();
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+function fileCursors(db: string): Array<Record<string, unknown>> {
+  return queryDatabase(db, "SELECT stream, position, identity FROM source_cursors ORDER BY stream");
+}
+
+testWith(HAVE_FIXTURES, NEED_FIXTURES, {
+  name:
+    "a framed file and a container replaced under the same name with other alerts are read again",
+  async fn() {
+    const { json, type, packets } = await v11Packets(72, 31);
+    const schemaDir = join(FIXTURES as string, "lsst/schema");
+    await withTempDir("lsst-file-e2e-", async (dir) => {
+      const files = join(dir, "in");
+      await Deno.mkdir(files);
+      const container = join(files, "night.avro");
+      const message = join(files, "one.avro");
+      await writeOcfFile(container, json, type, packets.slice(0, 30), { recordsPerBlock: 10 });
+      await Deno.writeFile(message, framed(type, packets[30]));
+      const db = join(dir, "alerts.db");
+      await using storage = new SQLiteStorage(db);
+      const source = () => new FileSource({ path: files, schemaDir, schemaStore: storage });
+      const first = await ingest(source(), storage);
+      assert.equal(first.alertsIngested, 31);
+      const cursors = fileCursors(db);
+      assert.match(String(cursors[0]?.position), /^\d+:9$/);
+      assert.equal(cursors[1]?.position, "0");
+      for (const c of cursors) assert.match(String(c.identity), /^size=\d+ head=[0-9a-f]{64}$/);
+
+      // Other alerts under the same names: the container has more of them than before.
+      await writeOcfFile(container, json, type, packets.slice(31, 71), { recordsPerBlock: 10 });
+      await Deno.writeFile(message, framed(type, packets[71]));
+      const second = await ingest(source(), storage);
+      assert.equal(second.status, "completed");
+      assert.equal(second.alertsQuarantined, 0);
+      assert.equal(second.recordsRead, 41);
+      assert.equal(second.alertsIngested, 41);
+      assert.deepEqual(storedAlertIds(db), idsOfPackets(packets));
+      const now = fileCursors(db);
+      assert.notEqual(now[0]?.identity, cursors[0]?.identity);
+      assert.notEqual(now[1]?.identity, cursors[1]?.identity);
+
+      // Unchanged, they are not read again.
+      const third = await ingest(source(), storage);
+      assert.equal(third.recordsRead, 0);
+    });
+  },
+});
+
+testWith(HAVE_FIXTURES, NEED_FIXTURES, {
+  name:
+    "an appended-to container resumes after its stored block; one whose stored block is gone is read from its start",
+  async fn() {
+    const { json, type, packets } = await v11Packets(120, 32);
+    await withTempDir("lsst-file-e2e-", async (dir) => {
+      const files = join(dir, "in");
+      await Deno.mkdir(files);
+      const path = join(files, "growing.avro");
+      const sync = crypto.getRandomValues(new Uint8Array(16));
+      // Under 64 KiB at first: the identity's hash then covers the whole file, and still the
+      // appended file is the same one.
+      await Deno.writeFile(
+        path,
+        concat([...encodeOcf(json, type, packets.slice(0, 4), { recordsPerBlock: 2, sync })]),
+      );
+      assert.ok((await Deno.stat(path)).size < 64 * 1024);
+      const db = join(dir, "alerts.db");
+      await using storage = new SQLiteStorage(db);
+      const first = await ingest(new FileSource({ path: files }), storage);
+      assert.equal(first.alertsIngested, 4);
+
+      const more = [...encodeOcf(json, type, packets.slice(4, 40), { recordsPerBlock: 6, sync })];
+      // The same sync marker, without a second header: blocks written on to the file.
+      await Deno.writeFile(path, concat(more.slice(1)), { append: true });
+      assert.ok((await Deno.stat(path)).size > 64 * 1024);
+      const appended = await ingest(new FileSource({ path: files }), storage);
+      assert.equal(appended.recordsRead, 36, "only the new blocks were read");
+      assert.equal(appended.alertsIngested, 36);
+      assert.equal(appended.alertsSkipped, 0);
+
+      // A cursor of an older version (no identity) into a file replaced since: its stored block
+      // offset lands inside another file's bytes.
+      const write = new DatabaseSync(db);
+      write.exec("UPDATE source_cursors SET identity = NULL");
+      await writeOcfFile(path, json, type, packets.slice(40, 100), { recordsPerBlock: 7 });
+      const replaced = await ingest(new FileSource({ path: files }), storage);
+      assert.equal(replaced.alertsQuarantined, 0, "no bytes mistaken for a damaged block");
+      assert.equal(replaced.recordsRead, 60);
+      assert.equal(replaced.alertsIngested, 60);
+
+      // A stored position that is no block's start (the identity still matches), also in a
+      // gzipped copy, which cannot seek: read from the start, the stored alerts skipped.
+      const gzipped = join(files, "replayed.avro.gz");
+      await Deno.writeFile(gzipped, gzipSync(await Deno.readFile(path)));
+      const both = await ingest(new FileSource({ path: files }), storage);
+      assert.equal(both.alertsSkipped, 60);
+      for (const c of fileCursors(db)) {
+        const [offset, record] = String(c.position).split(":");
+        write.prepare("UPDATE source_cursors SET position = ? WHERE stream = ?")
+          .run(`${Number(offset) + 5}:${record}`, String(c.stream));
+      }
+      write.close();
+      const misplaced = await ingest(new FileSource({ path: files }), storage);
+      assert.equal(misplaced.alertsQuarantined, 0);
+      assert.equal(misplaced.recordsRead, 120);
+      assert.equal(misplaced.alertsSkipped, 120);
+      assert.equal(queryDatabase(db, "SELECT COUNT(*) AS n FROM quarantine")[0]?.n, 0n);
+      assert.deepEqual(storedAlertIds(db), idsOfPackets(packets.slice(0, 100)));
+    });
+  },
 });

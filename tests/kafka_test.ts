@@ -1024,3 +1024,206 @@ kafkaTest(
     });
   },
 );
+
+// --- cursors that point into another topic or past a partition's end ----------------------------
+
+/** Delete a topic and create it again under the same name, empty. */
+async function recreateTopic(topic: string, partitions: number): Promise<void> {
+  await withAdmin(async (admin) => {
+    await admin.deleteTopics({ topics: [topic], timeout: 10_000 });
+    // The broker removes a deleted topic's partitions in the background: until then the name
+    // is taken.
+    await waitFor(`for "${topic}" to be created again`, 30_000, async () => {
+      if ((await admin.listTopics()).includes(topic)) return false;
+      return await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+      }).catch(() => false);
+    }, 200);
+  });
+}
+
+function cursorRows(db: string): Array<Record<string, unknown>> {
+  return queryDatabase(db, "SELECT stream, position, identity FROM source_cursors ORDER BY stream");
+}
+
+kafkaTest(
+  "a topic deleted and created again stops the run until --reset-cursors reads it from the start",
+  async () => {
+    const topic = await createTopic("recreated", 2);
+    const group = unique("recreated-group");
+    const before = await mockMessages(20, 101);
+    await client().produce(topic, before.values);
+
+    await withTempDir("lsst-kafka-", async (dir) => {
+      const db = join(dir, "alerts.db");
+      const args = [...kafkaArgs(topic, group, db), "--json"];
+      const first = await cli([...args, "--limit", "20"]);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(JSON.parse(first.stdout).alertsIngested, 20);
+      const stored = cursorRows(db);
+      assert.equal(stored.length, 2);
+      const identity = String(stored[0]?.identity);
+      assert.match(identity, /^cluster=\S+ topic=\S+$/);
+      assert.equal(stored[1]?.identity, identity, "one identity for a topic's partitions");
+
+      // More messages than before, so every old cursor lies inside the new offsets: only the
+      // topic's id tells the new messages from those already stored.
+      await recreateTopic(topic, 2);
+      const after = await mockMessages(40, 102);
+      await client().produce(topic, after.values);
+
+      const stopped = await cli([...args, "--duration", "20"]);
+      assert.equal(stopped.code, 1, stopped.stderr);
+      assert.match(
+        stopped.stderr,
+        new RegExp(
+          `topic "${topic}" has id "[^"]+" but its cursors were stored for id "[^"]+" \\(it was deleted and created again\\).*--reset-cursors`,
+        ),
+      );
+      assert.ok(stopped.seconds < 15, `stopped after ${stopped.seconds} s`);
+      assert.equal(countAlerts(db), 20, "nothing was read");
+      assert.deepEqual(cursorRows(db), stored);
+      assert.deepEqual(rowsOfRuns(db).map((r) => r.status), ["completed", "failed"]);
+
+      const reset = await cli([...args, "--reset-cursors", "--limit", "40"]);
+      assert.equal(reset.code, 0, reset.stderr);
+      const run = JSON.parse(reset.stdout);
+      assert.equal(run.recordsRead, 40);
+      assert.equal(run.alertsIngested, 40);
+      assert.equal(run.params.resetCursors, true);
+      assert.deepEqual(storedIds(db), idsOf([...before.packets, ...after.packets]));
+      const now = cursorRows(db);
+      assert.deepEqual(now.map((c) => c.position), ["19", "19"]);
+      assert.notEqual(now[0]?.identity, identity);
+      // The cluster is the same, the topic is not.
+      assert.equal(
+        String(now[0]?.identity).split(" ")[0],
+        identity.split(" ")[0],
+      );
+      // The group committed what is stored.
+      const lag = await kafkaLag({ bootstrapServers: BOOTSTRAP, groupId: group, topics: [topic] });
+      assert.deepEqual(lag.map((p) => [p.committed, p.lag]), [["20", 0], ["20", 0]]);
+
+      const again = await cli([...args, "--duration", "3"]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.equal(JSON.parse(again.stdout).recordsRead, 0);
+    });
+  },
+);
+
+kafkaTest(
+  "a stored offset past a partition's end stops the run, with or without a stored identity",
+  async () => {
+    const topic = await createTopic("past-end", 2);
+    const group = unique("past-end-group");
+    const { packets, values } = await mockMessages(10, 111);
+    await client().produce(topic, values, { partition: 0 });
+
+    await withTempDir("lsst-kafka-", async (dir) => {
+      const db = join(dir, "alerts.db");
+      await using storage = new SQLiteStorage(db);
+      const source = { topics: [topic], groupId: group };
+      const first = await ingestKafka(storage, source, { limit: 10 });
+      assert.equal(first.alertsIngested, 10);
+      assert.deepEqual(cursorRows(db).map((c) => c.position), ["9"]);
+
+      // As if the database had been pointed at a fresh topic of the same name with fewer
+      // messages: the cursor lies past the partition's end. An empty partition counts too.
+      const write = new DatabaseSync(db);
+      write.exec("UPDATE source_cursors SET position = '57'");
+      write.prepare(
+        "INSERT INTO source_cursors (source, stream, position, run_id, updated_at) VALUES ('kafka', ?, '3', NULL, '')",
+      ).run(`${topic}/1`);
+      await assert.rejects(
+        ingestKafka(storage, source, { durationSeconds: 20 }),
+        new RegExp(
+          `in topic "${topic}", partition 0 ends at offset 10 but its cursor is at offset 57, partition 1 ends at offset 0 but its cursor is at offset 3\\..*ingest again with --reset-cursors to read "${topic}" from the start`,
+        ),
+      );
+      // Cursors of older versions have no identity: the partitions' ends still apply.
+      write.exec("UPDATE source_cursors SET identity = NULL");
+      await assert.rejects(
+        ingestKafka(storage, source, { durationSeconds: 20 }),
+        /partition 0 ends at offset 10 but its cursor is at offset 57/,
+      );
+      write.close();
+      assert.deepEqual(
+        rowsOfRuns(db).map((r) => r.status),
+        ["completed", "failed", "failed"],
+      );
+
+      const reset = await ingestKafka(storage, source, { limit: 10, resetCursors: true });
+      assert.equal(reset.recordsRead, 10);
+      assert.equal(reset.alertsIngested, 0);
+      assert.equal(reset.alertsSkipped, 10);
+      assert.deepEqual(storedIds(db), idsOf(packets));
+      const cursors = cursorRows(db);
+      assert.deepEqual(cursors.map((c) => [c.stream, c.position]), [[`${topic}/0`, "9"]]);
+      assert.match(String(cursors[0]?.identity), /^cluster=\S+ topic=\S+$/);
+    });
+  },
+);
+
+kafkaTest(
+  "a partial batch stored at a --duration or abort stop is committed before the consumer closes",
+  async () => {
+    const topic = await createTopic("stop-commit", 2);
+    const group = unique("stop-commit-group");
+    const first = await mockMessages(25, 121);
+    await client().produce(topic, first.values);
+
+    await withTempDir("lsst-kafka-", async (dir) => {
+      const db = join(dir, "alerts.db");
+      await using storage = new SQLiteStorage(db);
+      const source = { topics: [topic], groupId: group };
+      const committedMatchesCursors = async () => {
+        const lag = await kafkaLag({
+          bootstrapServers: BOOTSTRAP,
+          groupId: group,
+          topics: [topic],
+        });
+        const cursors = new Map(cursorRows(db).map((c) => [c.stream, String(c.position)]));
+        assert.equal(cursors.size, 2);
+        for (const p of lag) {
+          const cursor = cursors.get(`${topic}/${p.partition}`);
+          assert.equal(
+            p.committed,
+            String(BigInt(String(cursor)) + 1n),
+            `partition ${p.partition}`,
+          );
+          assert.equal(p.lag, 0);
+        }
+      };
+
+      // The batch never fills and never ages enough: only the stop stores it.
+      const timed = await ingestKafka(storage, source, {
+        durationSeconds: 6,
+        maxBatchDelayMs: 60_000,
+      });
+      assert.equal(timed.status, "completed");
+      assert.equal(timed.recordsRead, 25);
+      assert.equal(timed.alertsIngested, 25);
+      await committedMatchesCursors();
+
+      // Ctrl-C does the same through the caller's signal.
+      const second = await mockMessages(12, 122);
+      await client().produce(topic, second.values);
+      const controller = new AbortController();
+      const timer = setTimeout(() => controller.abort("SIGINT"), 6000);
+      try {
+        const interrupted = await ingestKafka(storage, source, {
+          signal: controller.signal,
+          maxBatchDelayMs: 60_000,
+        });
+        assert.equal(interrupted.status, "interrupted");
+        assert.equal(interrupted.recordsRead, 12);
+        assert.equal(interrupted.alertsIngested, 12);
+      } finally {
+        clearTimeout(timer);
+      }
+      await committedMatchesCursors();
+      assert.deepEqual(storedIds(db), idsOf([...first.packets, ...second.packets]));
+    });
+  },
+);

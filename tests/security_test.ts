@@ -107,8 +107,12 @@ Deno.test("text that looks like SQL is stored verbatim: every statement binds it
 Deno.test("storage SQL interpolates nothing but fixed names: every value is a bound parameter", async () => {
   // Template-literal SQL may only interpolate constants of the code itself.
   // ${this.#exportColumns()}: the table's own column names, from PRAGMA table_info.
-  // ${LOAD_PARAMS}: a constant list of "?" placeholders.
+  // ${LOAD_PARAMS}, ${ALERT_PLACEHOLDERS}: constant lists of "?" placeholders.
+  // ${ALERT_COLUMN_LIST}, ${ALERT_UPSERT}: built from the code's own list of alerts columns.
   const allowed = [
+    "${ALERT_PLACEHOLDERS}",
+    "${ALERT_COLUMN_LIST}",
+    "${ALERT_UPSERT}",
     "${table}",
     "${name}",
     "${SQLITE_SCHEMA_VERSION}",
