@@ -21,7 +21,11 @@
  * @module
  */
 
+export * from "./model/mod.ts";
+export * from "./avro/mod.ts";
+export * from "./formats/mod.ts";
+export * from "./tracking/mod.ts";
 export * from "./cutouts/mod.ts";
-export * from "./pipeline/mod.ts";
-export * from "./sources/mod.ts";
 export * from "./storage/mod.ts";
+export * from "./sources/mod.ts";
+export * from "./pipeline/mod.ts";

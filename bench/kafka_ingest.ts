@@ -21,7 +21,7 @@ import {
   SQLiteStorage,
   writeOcfFile,
 } from "../mod.ts";
-import { KafkaClient } from "../sources/_kafka_client.ts";
+import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
 import { samplePeakMemory } from "./_measure.ts";
 import { fixturesDir } from "./_fixtures.ts";
 

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { createAvroType, loadSchemaVersion, MockSource, openStorage } from "../mod.ts";
-import { KafkaClient } from "../sources/_kafka_client.ts";
+import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
 import { fixturesDir } from "./_fixtures.ts";
 
 const [countText = "40000"] = Deno.args;

@@ -6,7 +6,7 @@
 
 import { dirname, resolve, sep } from "node:path";
 import { gunzip } from "node:zlib";
-import type { AlertRecord } from "../pipeline/alert_record.ts";
+import type { AlertRecord } from "../model/alert_record.ts";
 import { normalizeFits } from "./fits_normalizer.ts";
 
 /** Which of an alert's three cutouts. */
@@ -73,7 +73,7 @@ const LOCK = "lock";
  * @example
  * ```ts
  * import { CutoutProcessor } from "./cutout_processor.ts";
- * declare const alert: import("../pipeline/alert_record.ts").AlertRecord;
+ * declare const alert: import("../model/alert_record.ts").AlertRecord;
  * const cutouts = new CutoutProcessor({ outputDir: "data/cutouts" });
  * await cutouts.cleanStaleTempFiles();
  * const { science, problems } = await cutouts.process(alert);
@@ -185,7 +185,7 @@ export class CutoutProcessor {
    * @example
    * ```ts
    * import { CutoutProcessor } from "./cutout_processor.ts";
-   * declare const alert: import("../pipeline/alert_record.ts").AlertRecord;
+   * declare const alert: import("../model/alert_record.ts").AlertRecord;
    * const result = await new CutoutProcessor({ outputDir: "data/cutouts" }).process(alert);
    * result.problems.length; // 0 when every cutout the alert carries is valid FITS
    * ```
@@ -231,7 +231,7 @@ export class CutoutProcessor {
    * @example
    * ```ts
    * import { CutoutProcessor } from "./cutout_processor.ts";
-   * declare const alert: import("../pipeline/alert_record.ts").AlertRecord;
+   * declare const alert: import("../model/alert_record.ts").AlertRecord;
    * const cutouts = new CutoutProcessor({ outputDir: "data/cutouts" });
    * await cutouts.process(alert);
    * await cutouts.sync();

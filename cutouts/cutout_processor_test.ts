@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join, sep } from "node:path";
 import { createGzip, gzipSync } from "node:zlib";
-import type { AlertRecord } from "../pipeline/alert_record.ts";
+import type { AlertRecord } from "../model/alert_record.ts";
 import { boomCutouts } from "../tests/_fixtures.ts";
 import {
   FITSVERIFY,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
-import { toZtfAlertRecord } from "../sources/ztf_packet.ts";
+import { toZtfAlertRecord } from "../formats/ztf_packet.ts";
 import { boomCutouts, readZtfFixture } from "../tests/_fixtures.ts";
 import {
   FITSVERIFY,

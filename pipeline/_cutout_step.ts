@@ -7,7 +7,9 @@
 
 import type { CutoutProcessor } from "../cutouts/cutout_processor.ts";
 import type { DecodedAlert } from "../sources/alert_source.ts";
-import type { CutoutPaths, QuarantineEntry, Storage, StoredAlert } from "../storage/storage.ts";
+import type { QuarantineEntry, Storage } from "../storage/storage.ts";
+import type { CutoutPaths } from "../model/cutout_paths.ts";
+import type { StoredAlert } from "../model/stored_alert.ts";
 
 /** Options of {@linkcode writeAlertCutouts}. */
 export interface CutoutStepOptions {

@@ -5,21 +5,22 @@
  * @module
  */
 
-import type { DecodedAlert, SourceCursor, SourcedAlert } from "../sources/alert_source.ts";
+import type { DecodedAlert, SourcedAlert } from "../sources/alert_source.ts";
+import type { SourceCursor } from "../model/source_cursor.ts";
 import type { AlertSource } from "../sources/alert_source.ts";
 import type {
   BatchOutcome,
   IngestionRunRecord,
-  LocusRecord,
   QuarantineEntry,
   RunStatus,
   Storage,
-  StoredAlert,
 } from "../storage/storage.ts";
+import type { LocusRecord } from "../model/locus_record.ts";
+import type { StoredAlert } from "../model/stored_alert.ts";
 import type { CutoutProcessor } from "../cutouts/cutout_processor.ts";
 import { setImmediate } from "node:timers";
-import { StorageError } from "./errors.ts";
-import { historyLength } from "./history_columns.ts";
+import { StorageError } from "../model/errors.ts";
+import { historyLength } from "../model/history_columns.ts";
 import { writeAlertCutouts } from "./_cutout_step.ts";
 
 /** Options of {@linkcode IngestionPipeline}. */
@@ -111,7 +112,7 @@ export interface IngestionRun extends IngestionRunRecord {
  * @example
  * ```ts
  * import { IngestionPipeline } from "./ingestion_pipeline.ts";
- * import { MockSource } from "../sources/mock_source.ts";
+ * import { MockSource } from "../sources/mock/mock_source.ts";
  * import { SQLiteStorage } from "../storage/sqlite_storage.ts";
  *
  * await using storage = new SQLiteStorage(":memory:");
@@ -413,7 +414,7 @@ export type IngestOptions = IngestionPipelineOptions & RunOptions;
  * @example
  * ```ts
  * import { ingest } from "./ingestion_pipeline.ts";
- * import { MockSource } from "../sources/mock_source.ts";
+ * import { MockSource } from "../sources/mock/mock_source.ts";
  * import { SQLiteStorage } from "../storage/sqlite_storage.ts";
  *
  * await using storage = new SQLiteStorage(":memory:");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { IngestionPipeline } from "./ingestion_pipeline.ts";
-import { AlertParseError, StorageError } from "./errors.ts";
+import { AlertParseError, StorageError } from "../model/errors.ts";
 import { SQLiteStorage } from "../storage/sqlite_storage.ts";
 import type { BatchOutcome, BatchWrite, Storage } from "../storage/storage.ts";
 import type { AlertsOptions, AlertSource, SourcedAlert } from "../sources/alert_source.ts";

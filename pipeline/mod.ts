@@ -1,12 +1,9 @@
 /**
- * The alert model, the reassociation rules and the ingestion loop.
+ * The ingestion loop on top of everything: pull records, write cutouts, store batches with their cursors; quarantine replays.
  *
  * @module
  */
 
-export * from "./alert_record.ts";
-export * from "./errors.ts";
-export * from "./exact_json.ts";
 export * from "./ingestion_pipeline.ts";
+export * from "./quarantine_decoder.ts";
 export * from "./quarantine_replay.ts";
-export * from "./reassociation_tracker.ts";

@@ -8,16 +8,16 @@
 
 import type { CutoutProcessor } from "../cutouts/cutout_processor.ts";
 import type { DecodedAlert } from "../sources/alert_source.ts";
-import { QuarantineDecoder } from "../sources/quarantine_decoder.ts";
+import { QuarantineDecoder } from "./quarantine_decoder.ts";
 import type {
   IngestionRunRecord,
-  LocusRecord,
   QuarantineEntry,
   QuarantineRetry,
   RunStatus,
   Storage,
 } from "../storage/storage.ts";
-import { StorageError } from "./errors.ts";
+import type { LocusRecord } from "../model/locus_record.ts";
+import { StorageError } from "../model/errors.ts";
 import { writeAlertCutouts } from "./_cutout_step.ts";
 
 /** The `ingestion_runs.source` of a replay. */

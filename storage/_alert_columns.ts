@@ -6,8 +6,8 @@
  * @module
  */
 
-import { packAlertHistory } from "./_history_blob.ts";
-import type { StoredAlert } from "./storage.ts";
+import { packAlertHistory } from "../tracking/_history_blob.ts";
+import type { StoredAlert } from "../model/stored_alert.ts";
 
 /** One written column of `alerts`. */
 export interface AlertColumn {

@@ -6,8 +6,9 @@
  * @module
  */
 
-import type { ReassociationDetection, ReassociationReason } from "../pipeline/alert_record.ts";
-import type { IngestionRunRecord, QuarantineRecord, RunStatus, StoredSchema } from "./storage.ts";
+import type { ReassociationDetection, ReassociationReason } from "../model/alert_record.ts";
+import type { IngestionRunRecord, QuarantineRecord, RunStatus } from "./storage.ts";
+import type { StoredSchema } from "../model/stored_schema.ts";
 
 /** A row as a driver returns it. */
 export type Row = Record<string, unknown>;

@@ -8,8 +8,8 @@
  * @module
  */
 
-import { IdMap } from "../pipeline/id_map.ts";
-import type { SourceState, StateLookup } from "../pipeline/reassociation_tracker.ts";
+import { IdMap } from "../model/id_map.ts";
+import type { SourceState, StateLookup } from "../tracking/reassociation_tracker.ts";
 
 /** Cached states by DIASource id. */
 export class StateCache implements StateLookup {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { SourceState } from "../pipeline/reassociation_tracker.ts";
+import type { SourceState } from "../tracking/reassociation_tracker.ts";
 import { StateCache } from "./_state_cache.ts";
 
 function state(id: bigint): SourceState {

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { SourceState, StoredState } from "../pipeline/reassociation_tracker.ts";
+import type { SourceState, StoredState } from "../tracking/reassociation_tracker.ts";
 
 /** New states sharing every column but the id. */
 export interface InsertGroup {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { SourceState, StoredState } from "../pipeline/reassociation_tracker.ts";
+import type { SourceState, StoredState } from "../tracking/reassociation_tracker.ts";
 import { groupStateWrites } from "./_state_writes.ts";
 
 function state(id: bigint, change: Partial<SourceState> = {}): SourceState {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { stringifyExact } from "../pipeline/exact_json.ts";
+import { stringifyExact } from "../model/exact_json.ts";
 
 /** Formats {@linkcode writeExport} writes. */
 export type ExportFormat = "csv" | "json";

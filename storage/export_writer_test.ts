@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { writeExport } from "./export_writer.ts";
 import { SQLiteStorage } from "./sqlite_storage.ts";
-import type { CutoutPaths, StoredAlert } from "./storage.ts";
-import { readCsvAlerts } from "../sources/csv_alerts.ts";
+import type { CutoutPaths } from "../model/cutout_paths.ts";
+import type { StoredAlert } from "../model/stored_alert.ts";
+import { readCsvAlerts } from "../formats/csv_alerts.ts";
 import { makeAlert } from "../tests/_alert_factory.ts";
 import { withTempDir } from "../tests/_support.ts";
 

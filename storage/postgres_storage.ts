@@ -13,8 +13,8 @@ import {
   type AlertRecord,
   REASSOCIATION_REASONS,
   type ReassociationReason,
-} from "../pipeline/alert_record.ts";
-import { StorageError } from "../pipeline/errors.ts";
+} from "../model/alert_record.ts";
+import { StorageError } from "../model/errors.ts";
 import { ensureQueryRole } from "./_query_role.ts";
 import {
   detectionFromRow,
@@ -23,14 +23,14 @@ import {
   runRecordFromRow,
   schemaFromRow,
 } from "./_rows.ts";
-import { stringifyExact } from "../pipeline/exact_json.ts";
+import { stringifyExact } from "../model/exact_json.ts";
 import {
   type Observation,
   SNAPSHOT_ALERT_ID,
   type SourceState,
   trackAlerts,
   type TrackOptions,
-} from "../pipeline/reassociation_tracker.ts";
+} from "../tracking/reassociation_tracker.ts";
 import { ALERT_COLUMN_LIST, ALERT_COLUMNS, ALERT_UPSERT } from "./_alert_columns.ts";
 import {
   importTime,
@@ -39,8 +39,8 @@ import {
   observedRecords,
   rowCandidates,
   settleDetections,
-} from "./_batch_plan.ts";
-import type { ReplayInput } from "./_replay.ts";
+} from "../tracking/_batch_plan.ts";
+import type { ReplayInput } from "../tracking/_replay_plan.ts";
 import type {
   BatchOutcome,
   BatchWrite,
@@ -50,14 +50,14 @@ import type {
   IterateRowsOptions,
   QuarantineQuery,
   QuarantineRecord,
-  RawPayload,
   ReassociationQuery,
   ReassociationRecord,
   RunStatus,
   Storage,
-  StoredAlert,
-  StoredSchema,
 } from "./storage.ts";
+import type { RawPayload } from "../model/raw_payload.ts";
+import type { StoredAlert } from "../model/stored_alert.ts";
+import type { StoredSchema } from "../model/stored_schema.ts";
 
 /** Options of {@linkcode PostgresStorage}. */
 export interface PostgresStorageOptions {

@@ -12,8 +12,8 @@ import {
   type AlertRecord,
   REASSOCIATION_REASONS,
   type ReassociationReason,
-} from "../pipeline/alert_record.ts";
-import { StorageError } from "../pipeline/errors.ts";
+} from "../model/alert_record.ts";
+import { StorageError } from "../model/errors.ts";
 import {
   detectionFromRow,
   quarantineFromRow,
@@ -21,14 +21,14 @@ import {
   runRecordFromRow,
   schemaFromRow,
 } from "./_rows.ts";
-import { stringifyExact } from "../pipeline/exact_json.ts";
+import { stringifyExact } from "../model/exact_json.ts";
 import {
   type Observation,
   SNAPSHOT_ALERT_ID,
   type SourceState,
   trackAlerts,
   type TrackOptions,
-} from "../pipeline/reassociation_tracker.ts";
+} from "../tracking/reassociation_tracker.ts";
 import { RunLocks } from "./_run_locks.ts";
 import {
   ALERT_COLUMN_LIST,
@@ -43,8 +43,8 @@ import {
   observedRecords,
   rowCandidates,
   settleDetections,
-} from "./_batch_plan.ts";
-import type { ReplayInput } from "./_replay.ts";
+} from "../tracking/_batch_plan.ts";
+import type { ReplayInput } from "../tracking/_replay_plan.ts";
 import { groupStateWrites, type StateWrites } from "./_state_writes.ts";
 import { StateCache } from "./_state_cache.ts";
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";
@@ -57,14 +57,14 @@ import type {
   IterateRowsOptions,
   QuarantineQuery,
   QuarantineRecord,
-  RawPayload,
   ReassociationQuery,
   ReassociationRecord,
   RunStatus,
   Storage,
-  StoredAlert,
-  StoredSchema,
 } from "./storage.ts";
+import type { RawPayload } from "../model/raw_payload.ts";
+import type { StoredAlert } from "../model/stored_alert.ts";
+import type { StoredSchema } from "../model/stored_schema.ts";
 
 /** Options of {@linkcode SQLiteStorage}. */
 export interface SQLiteStorageOptions {

@@ -4,11 +4,11 @@ import { join } from "node:path";
 import { existsSync } from "node:fs";
 import { SQLiteStorage } from "./sqlite_storage.ts";
 import { SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";
-import { StorageError } from "../pipeline/errors.ts";
+import { StorageError } from "../model/errors.ts";
 import { makeAlert } from "../tests/_alert_factory.ts";
 import { withTempDir } from "../tests/_support.ts";
-import type { StoredAlert } from "./storage.ts";
-import { type SourceState, trackAlerts } from "../pipeline/reassociation_tracker.ts";
+import type { StoredAlert } from "../model/stored_alert.ts";
+import { type SourceState, trackAlerts } from "../tracking/reassociation_tracker.ts";
 
 const NO_CUTOUTS = { science: null, template: null, difference: null };
 const BIG = 170_587_117_485_817_955n;

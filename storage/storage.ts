@@ -5,8 +5,12 @@
  * @module
  */
 
-import type { AlertRecord, ReassociationReason } from "../pipeline/alert_record.ts";
-import type { SourceCursor } from "../sources/alert_source.ts";
+import type { ReassociationReason } from "../model/alert_record.ts";
+import type { LocusRecord } from "../model/locus_record.ts";
+import type { RawPayload } from "../model/raw_payload.ts";
+import type { SourceCursor } from "../model/source_cursor.ts";
+import type { SchemaStore } from "../model/stored_schema.ts";
+import type { StoredAlert } from "../model/stored_alert.ts";
 
 /** Life cycle of an ingestion run. */
 export type RunStatus = "running" | "completed" | "failed" | "interrupted";
@@ -89,54 +93,6 @@ export interface QuarantineRetry {
   id: number;
   /** The error of this attempt. */
   error: string;
-}
-
-/** Paths of an alert's written cutout files (`null` = none). */
-export interface CutoutPaths {
-  /** Science cutout path. */
-  science: string | null;
-  /** Template cutout path. */
-  template: string | null;
-  /** Difference cutout path. */
-  difference: string | null;
-}
-
-/** An alert to store with the paths of its cutout files. */
-export interface StoredAlert {
-  /** The alert; tracking sets its reassociation fields. */
-  alert: AlertRecord;
-  /** Its cutout files. */
-  cutouts: CutoutPaths;
-  /** The Avro payload to keep (`--keep-raw`), or `null`/absent to keep none. */
-  raw?: RawPayload | null;
-}
-
-/** An alert's Avro payload as it arrived, with the writer schema that decodes it. */
-export interface RawPayload {
-  /** One Avro datum (no framing, no container). */
-  payload: Uint8Array;
-  /** Its writer schema. */
-  schema: StoredSchema;
-}
-
-/** An ANTARES locus (an object ANTARES tracks, with its own id), as the `loci` table keeps it. */
-export interface LocusRecord {
-  /** ANTARES locus id, such as `ANT2026rq61krn5dipt`. */
-  locusId: string;
-  /** Right ascension (deg). */
-  ra: number;
-  /** Declination (deg). */
-  dec: number;
-  /** HTM level-16 index, when given. */
-  htm16: bigint | null;
-  /** ANTARES tags (filter results). */
-  tags: string[];
-  /** Catalog names the locus matched, when given. */
-  catalogs: string[];
-  /** Every locus property, as JSON text with exact 64-bit integers. */
-  properties: string;
-  /** The newest alert id ANTARES reports for the locus (`lsst:<diaSourceId>`), when known. */
-  newestAlertId: string | null;
 }
 
 /** Everything one batch writes, in one transaction. */
@@ -231,37 +187,6 @@ export interface DatabaseStats {
   mjdRange: { min: number; max: number } | null;
   /** Database size on disk in bytes (with its WAL), `null` when not a file. */
   sizeBytes: number | null;
-}
-
-/** A writer schema as kept in the `schemas` table. */
-export interface StoredSchema {
-  /** SHA-256 (hex) of `json`. */
-  fingerprint: string;
-  /** Schema registry id (Rubin: MAJOR×100+MINOR), `null` for schemas embedded in files. */
-  id: number | null;
-  /** Schema version, such as `"11.0"` (LSST) or `"3.3"` (ZTF), when known. */
-  version: string | null;
-  /** Survey, `lsst` or `ztf`, when known. */
-  survey: string | null;
-  /** The schema as JSON text, every named type inlined. */
-  json: string;
-}
-
-/** Where decoders keep the writer schemas they used, so later runs work offline. */
-export interface SchemaStore {
-  /**
-   * A stored schema by registry id.
-   *
-   * @param id Registry id.
-   * @returns The schema, or `null` when none is stored under that id.
-   */
-  schemaById(id: number): Promise<StoredSchema | null>;
-  /**
-   * Keep a schema (idempotent: stored schemas are immutable).
-   *
-   * @param schema The schema.
-   */
-  saveSchema(schema: StoredSchema): Promise<void>;
 }
 
 /** Tables that can be exported row by row. */

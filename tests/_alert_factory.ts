@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { AlertRecord, HistoryObservation } from "../pipeline/alert_record.ts";
+import type { AlertRecord, HistoryObservation } from "../model/alert_record.ts";
 
 /** A history entry: `[diaSourceId, ssObjectId (0 = none), reassociation time?]`. */
 export type HistorySpec = readonly [bigint, bigint] | readonly [bigint, bigint, number];

@@ -13,10 +13,10 @@ import type avro from "avsc";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { createAvroType, loadSchemaVersion } from "../sources/avro_schema.ts";
-import type { LsstAlertPacket } from "../sources/lsst_packet.ts";
-import { MockSource } from "../sources/mock_source.ts";
-import { encodeOcf, writeOcfFile } from "../sources/ocf_writer.ts";
+import { createAvroType, loadSchemaVersion } from "../avro/avro_schema.ts";
+import type { LsstAlertPacket } from "../formats/lsst_packet.ts";
+import { MockSource } from "../sources/mock/mock_source.ts";
+import { encodeOcf, writeOcfFile } from "../avro/ocf_writer.ts";
 
 /** One row the run must have put in the `quarantine` table. */
 export interface ExpectedQuarantine {

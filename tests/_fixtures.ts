@@ -11,9 +11,9 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import avro from "avsc";
 import { formatFitsCard } from "../cutouts/fits_writer.ts";
-import { createAvroType } from "../sources/avro_schema.ts";
-import type { ZtfAlertPacket } from "../sources/ztf_packet.ts";
-import { relaxZtfSchema } from "../sources/ztf_schema.ts";
+import { createAvroType } from "../avro/avro_schema.ts";
+import type { ZtfAlertPacket } from "../formats/ztf_packet.ts";
+import { relaxZtfSchema } from "../formats/ztf_schema.ts";
 import { fixturesDir } from "./_support.ts";
 
 // avsc's typings say parseHook returns a Type; it returns the schema to parse (containers.js).

@@ -8,7 +8,7 @@
 
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { KafkaClient } from "../sources/_kafka_client.ts";
+import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
 import { REPO_ROOT } from "./_support.ts";
 
 /** PLAINTEXT listener, or `""` when no broker was started. */

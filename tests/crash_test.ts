@@ -16,7 +16,7 @@ import {
   REASSOCIATION_REASONS,
   writeOcfFile,
 } from "../mod.ts";
-import { KafkaClient } from "../sources/_kafka_client.ts";
+import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
 import { fixturesDir, queryDatabase, testWith, withTempDir } from "./_support.ts";
 import {
   type CliExit,

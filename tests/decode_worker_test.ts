@@ -12,10 +12,10 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import type { SourcedAlert } from "../sources/alert_source.ts";
-import { createAvroType } from "../sources/avro_schema.ts";
-import { ContainerReader } from "../sources/_container_reader.ts";
-import { FileSource } from "../sources/file_source.ts";
-import { writeOcfFile } from "../sources/ocf_writer.ts";
+import { createAvroType } from "../avro/avro_schema.ts";
+import { ContainerReader } from "../sources/file/_container_reader.ts";
+import { FileSource } from "../sources/file/file_source.ts";
+import { writeOcfFile } from "../avro/ocf_writer.ts";
 import { mulberry32 } from "./_fuzz.ts";
 import { withTempDir } from "./_support.ts";
 

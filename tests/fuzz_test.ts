@@ -6,10 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { AlertParseError } from "../pipeline/errors.ts";
-import { TruncatedInputError } from "../sources/byte_stream.ts";
-import { OcfHeaderError } from "../sources/ocf_reader.ts";
-import { UnknownSchemaError } from "../sources/schema_resolver.ts";
+import { AlertParseError } from "../model/errors.ts";
+import { TruncatedInputError } from "../avro/byte_stream.ts";
+import { OcfHeaderError } from "../avro/ocf_reader.ts";
+import { UnknownSchemaError } from "../formats/schema_resolver.ts";
 import {
   type DecoderName,
   DECODERS,

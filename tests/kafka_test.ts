@@ -25,7 +25,7 @@ import {
   MockSource,
   SQLiteStorage,
 } from "../mod.ts";
-import { KafkaClient } from "../sources/_kafka_client.ts";
+import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
 import { fixturesDir, queryDatabase, testWith, withTempDir } from "./_support.ts";
 import {
   BOOTSTRAP,

@@ -9,7 +9,7 @@ import { CutoutProcessor, encodeFits, SQLITE_SCHEMA_VERSION, SQLiteStorage } fro
 import { makeAlert } from "./_alert_factory.ts";
 import { queryDatabase, REPO_ROOT, testWith, withTempDir } from "./_support.ts";
 import { cli } from "./_kafka.ts";
-import { KafkaClient } from "../sources/_kafka_client.ts";
+import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
 
 const KAFKA = Deno.env.get("KAFKA_BOOTSTRAP");
 const SCRAM = Deno.env.get("KAFKA_SASL_SCRAM_BOOTSTRAP");
