@@ -15,6 +15,24 @@ import { DatabaseSync } from "node:sqlite";
 /** True when running under `.ci/run`, where every prerequisite must be present. */
 export const IN_CI: boolean = Deno.env.get("LSST_CI") === "1";
 
+/**
+ * Full sizes: `deno task test:full` and `.ci/run` set `LSST_TEST_FULL=1`. Without it the long
+ * cases (crash runs, fuzz rounds, scale-out streams) run smaller, so `deno task test` stays quick
+ * enough to run after every change; every case still runs, on real parts.
+ */
+export const FULL_SIZE: boolean = Deno.env.get("LSST_TEST_FULL") === "1";
+
+/**
+ * A test's size: `quick` by default, `full` under `LSST_TEST_FULL=1`.
+ *
+ * @param quick The everyday size.
+ * @param full The size CI runs.
+ * @returns The size for this run.
+ */
+export function sized(quick: number, full: number): number {
+  return FULL_SIZE ? full : quick;
+}
+
 /** The repository root. */
 export const REPO_ROOT: string = fileURLToPath(new URL("..", import.meta.url));
 

@@ -17,7 +17,7 @@ import {
   writeOcfFile,
 } from "../mod.ts";
 import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
-import { fixturesDir, queryDatabase, testWith, withTempDir } from "./_support.ts";
+import { fixturesDir, queryDatabase, sized, testWith, withTempDir } from "./_support.ts";
 import {
   type CliExit,
   CliProcess,
@@ -255,7 +255,7 @@ async function firstDifferentFile(
 
 // --- 1. file source, with cutouts ----------------------------------------------------------
 
-const FILE_ALERTS = 50_000;
+const FILE_ALERTS = sized(8_000, 50_000);
 
 /** One deflate container of mock v11.0 packets with cutouts, generated as it is written. */
 async function writeMockContainer(path: string, count: number, seed: number): Promise<string[]> {
@@ -275,8 +275,9 @@ async function writeMockContainer(path: string, count: number, seed: number): Pr
 }
 
 testWith(FIXTURES !== null, NEED_FIXTURES, {
-  name:
-    "a file ingest of 50,000 alerts with cutouts killed with SIGKILL at seeded points, rerun each time, ends identical to an uninterrupted one",
+  name: `a file ingest of ${
+    FILE_ALERTS.toLocaleString("en")
+  } alerts with cutouts killed with SIGKILL at seeded points, rerun each time, ends identical to an uninterrupted one`,
   async fn() {
     await withTempDir("lsst-crash-file-", async (dir) => {
       const started = performance.now();
@@ -311,7 +312,12 @@ testWith(FIXTURES !== null, NEED_FIXTURES, {
           throw error;
         }
       };
-      const points = killPoints(SEED, 4, { min: 2_000, max: 47_000, gap: 1_000 });
+      // Four points between 4% and 94% of the stream, at least 2% apart (2,000 to 47,000 at full size).
+      const points = killPoints(SEED, 4, {
+        min: FILE_ALERTS * 0.04,
+        max: FILE_ALERTS * 0.94,
+        gap: FILE_ALERTS * 0.02,
+      });
       const random = seededRandom(SEED + 1);
 
       // The reference runs beside the crash loop: two processes on two cores.
@@ -447,7 +453,7 @@ testWith(FIXTURES !== null, NEED_FIXTURES, {
 
 // --- 2. Kafka source -----------------------------------------------------------------------
 
-const KAFKA_ALERTS = 20_000;
+const KAFKA_ALERTS = sized(6_000, 20_000);
 const PARTITIONS = 4;
 
 /** A Confluent wire-format message: 0x00, the big-endian schema id, schemaless Avro. */
@@ -528,7 +534,12 @@ testWith(Boolean(BOOTSTRAP) && FIXTURES !== null, FIXTURES === null ? NEED_FIXTU
         "500",
         ...more,
       ];
-      const points = killPoints(SEED, 3, { min: 1_000, max: 17_000, gap: 1_000 });
+      // Three points between 5% and 85% of the stream (1,000 to 17,000 at full size).
+      const points = killPoints(SEED, 3, {
+        min: KAFKA_ALERTS * 0.05,
+        max: KAFKA_ALERTS * 0.85,
+        gap: KAFKA_ALERTS * 0.05,
+      });
       const random = seededRandom(SEED + 2);
 
       const runsStarted = performance.now();
@@ -615,7 +626,7 @@ testWith(Boolean(BOOTSTRAP) && FIXTURES !== null, FIXTURES === null ? NEED_FIXTU
 
 // --- 3. two writers, one database ----------------------------------------------------------
 
-const CONCURRENT_ALERTS = 30_000;
+const CONCURRENT_ALERTS = sized(10_000, 30_000);
 const BUSY =
   /^error: Database "[^"]+" is busy: another process held its write lock for more than [\d.]+ s$/;
 

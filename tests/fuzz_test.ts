@@ -21,12 +21,12 @@ import {
   mulberry32,
   superviseFuzz,
 } from "./_fuzz.ts";
-import { fixturesDir, testWith } from "./_support.ts";
+import { fixturesDir, sized, testWith } from "./_support.ts";
 
 const FIXTURES = fixturesDir();
 const NEED_FIXTURES = "the shared fixtures (../shared/fixtures)";
 const SEED = Number(Deno.env.get("LSST_FUZZ_SEED") ?? 20_260_127);
-const MUTANTS = 2_000;
+const MUTANTS = sized(400, 2_000);
 
 function summarize(summary: FuzzSummary): string {
   const lines = [

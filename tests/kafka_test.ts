@@ -26,7 +26,7 @@ import {
   SQLiteStorage,
 } from "../mod.ts";
 import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
-import { fixturesDir, queryDatabase, testWith, withTempDir } from "./_support.ts";
+import { fixturesDir, queryDatabase, sized, testWith, withTempDir } from "./_support.ts";
 import {
   BOOTSTRAP,
   cli,
@@ -706,7 +706,7 @@ kafkaTest(
 kafkaTest(
   "ingest killed twice with SIGKILL resumes to every alert stored exactly once",
   async () => {
-    const total = 20_000;
+    const total = sized(8_000, 20_000);
     const topic = await createTopic("crash", 4);
     const group = unique("crash-group");
     const { packets, values } = await mockMessages(total, 61);

@@ -20,9 +20,9 @@ import {
 } from "../mod.ts";
 import { BOOTSTRAP, kafkaClient, reap, spawnCli, unique } from "./_kafka.ts";
 import { NEED_POSTGRES, POSTGRES_URL, withPostgresDatabase } from "./_postgres.ts";
-import { fixturesDir, queryDatabase, testWith, withTempDir } from "./_support.ts";
+import { fixturesDir, queryDatabase, sized, testWith, withTempDir } from "./_support.ts";
 
-const COUNT = 6000;
+const COUNT = sized(3000, 6000);
 const PARTITIONS = 6;
 const READY = Boolean(BOOTSTRAP) && POSTGRES_URL !== "" && fixturesDir() !== null;
 const NEED = `${NEED_POSTGRES}, a Kafka broker (deno task kafka start) and the shared fixtures`;

@@ -1,0 +1,59 @@
+// deno-lint-ignore-file no-console
+/**
+ * What commands print: JSON for machines with --json, aligned text tables for people otherwise.
+ *
+ * @module
+ */
+
+import { type PartitionLag, stringifyExact } from "../mod.ts";
+import type { Flags } from "./_flags.ts";
+
+/**
+ * Print a result on stdout: exact JSON (64-bit ids intact) with --json, else the text.
+ *
+ * @param flags The parsed flags.
+ * @param value The result.
+ * @param human Its text form, built only when it is printed.
+ */
+export function print(flags: Flags, value: unknown, human: () => string): void {
+  console.log(flags.json ? stringifyExact(value, 2) : human());
+}
+
+/**
+ * A count with thousands separators, the same whatever the user's locale.
+ *
+ * @param value The count.
+ * @returns The text.
+ */
+export function formatCount(value: number): string {
+  return value.toLocaleString("en-US");
+}
+
+/**
+ * A text table with columns padded to their widest cell.
+ *
+ * @param header The column names.
+ * @param rows The cells, one array per row.
+ * @returns The lines, without trailing spaces.
+ */
+export function table(header: string[], rows: Array<Array<string | number | bigint>>): string {
+  const cells = [header, ...rows.map((row) => row.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((row) => row[i]?.length ?? 0)));
+  return cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ").trimEnd())
+    .join("\n");
+}
+
+/**
+ * A consumer group's committed offsets and lag, as kafka-lag and the end of a Kafka ingest show
+ * them.
+ *
+ * @param lag One entry per partition.
+ * @returns The table.
+ */
+export function formatLag(lag: PartitionLag[]): string {
+  if (lag.length === 0) return "No committed offsets for this group";
+  return table(
+    ["topic", "partition", "committed", "end", "lag"],
+    lag.map((l) => [l.topic, l.partition, l.committed ?? "-", l.end, l.lag]),
+  );
+}
