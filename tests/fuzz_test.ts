@@ -167,7 +167,8 @@ testWith(FIXTURES !== null, NEED_FIXTURES, {
     for (const decoder of new Set(decoders)) {
       const entry = summary.perDecoder[decoder];
       assert.ok(
-        entry !== undefined && entry.runs >= 50,
+        // Every decoder gets its share: at least 1 mutant in 40 (50 at the full 2,000).
+        entry !== undefined && entry.runs >= Math.ceil(MUTANTS / 40),
         `${decoder} ran ${entry?.runs ?? 0} times`,
       );
       // Mutants that still decode and mutants that do not: both sides are exercised.
