@@ -284,8 +284,11 @@ export class CutoutProcessor {
         for await (const file of Deno.readDir(path)) if (file.name !== LOCK) removed++;
         await Deno.remove(path, { recursive: true });
       } catch (error) {
-        // Another cleaner removed it first.
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        // Another cleaner removed it first, or is removing it: having listed the folder before
+        // this removal began, it made a lock file in it again (which leaves the folder not
+        // empty here), and removes the folder itself once it holds that lock.
+        const code = (error as { code?: string }).code;
+        if (!(error instanceof Deno.errors.NotFound) && code !== "ENOTEMPTY") throw error;
       } finally {
         lock.close();
       }
