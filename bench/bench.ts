@@ -5,14 +5,17 @@
  *
  * Suites: `mock` (mock → SQLite with and without cutouts, and memory as the count grows),
  * `file` (a 20,000-alert v11 Avro container → SQLite with and without cutouts, and avsc's raw
- * decode rate of the same bytes; needs the shared fixtures for the official schema), `kafka`
- * (20,000 v11 alerts through the project's test broker, started here when KAFKA_BOOTSTRAP is
- * not set, against the file source on the same alerts), `storage` (SQLite vs PostgreSQL batch
- * writes, 100,000 alerts), `scale` (a 40,000-alert burst through Kafka into PostgreSQL with 1 and
- * with 3 workers); the last two start the test PostgreSQL server when LSST_TEST_POSTGRES_URL is
- * not set. `decode` (real heavy-history Rubin alerts: avsc's full decode against the projected
- * decoder, and end to end into SQLite; see decode.ts). With one case, `--json` prints its figures
- * as one flat object.
+ * decode rate of the same bytes, each ingest with its ratio to it; needs the shared fixtures for
+ * the official schema), `kafka` (20,000 v11 alerts through the project's test broker, started
+ * here when KAFKA_BOOTSTRAP is not set, against the file source on the same alerts, alternated
+ * in fresh processes; see kafka_ingest.ts), `storage` (SQLite vs PostgreSQL batch writes, 100,000
+ * alerts), `scale` (a 40,000-alert burst through Kafka into PostgreSQL with 1 and with 3
+ * workers, timed from its first message); the last two start the test PostgreSQL server when
+ * LSST_TEST_POSTGRES_URL is not set. `decode` (real heavy-history Rubin alerts: avsc's full
+ * decode against the projected decoder, and end to end into SQLite; see decode.ts). `cutouts`
+ * (the ingest's cutout files per second against a minimal writer of the same files with the
+ * same syncs, and mock ingest with and without cutouts, 20,000 alerts; see cutouts.ts). With
+ * one case, `--json` prints its figures as one flat object.
  *
  * @module
  */
@@ -28,8 +31,8 @@ interface Case {
 }
 
 const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net", "--allow-run"];
-// As the ingest task runs: a larger young generation suits the short-lived objects of decoding.
-const V8_FLAGS = "--v8-flags=--max-semi-space-size=32";
+// As the ingest task runs (see deno.json).
+const V8_FLAGS = "--v8-flags=--max-semi-space-size=16";
 
 const CASES: Case[] = [
   ...[100_000, 250_000, 500_000, 1_000_000].map((count) => ({
@@ -47,6 +50,7 @@ const CASES: Case[] = [
   { suite: "storage", script: "storage_compare.ts", args: ["100000"] },
   { suite: "scale", script: "scale_out.ts", args: ["40000"] },
   { suite: "decode", script: "decode.ts", args: ["3000"] },
+  { suite: "cutouts", script: "cutouts.ts", args: ["20000"] },
 ];
 
 const json = Deno.args.includes("--json");
@@ -56,7 +60,7 @@ if (selected.length === 0) {
   console.error(
     `No benchmark suite named ${
       suites.join(", ")
-    }: expected mock, file, kafka, storage, scale or decode`,
+    }: expected mock, file, kafka, storage, scale, decode or cutouts`,
   );
   Deno.exit(2);
 }
@@ -82,6 +86,17 @@ if (selected.some((c) => c.suite === "storage" || c.suite === "scale")) {
 }
 
 const results: Figures[] = [];
+// The file suite's first case is avsc's decode of the file the others ingest: their ratio to it
+// is printed beside their figures, measured in the same run.
+let avscRate: number | null = null;
+function _againstAvsc(figures: Figures): void {
+  const ratio = (rate: unknown) =>
+    avscRate === null ? null : Math.round((Number(rate) / avscRate) * 100) / 100;
+  if (figures.mode === "decode") avscRate = Number(figures.alerts_per_s);
+  else if (figures.mode === "ingest-dir") {
+    figures.read_over_avsc_decode = ratio(figures.records_read_per_s) ?? "n/a";
+  } else figures.over_avsc_decode = ratio(figures.alerts_per_s) ?? "n/a";
+}
 // Inputs a suite's cases share (built by the first case that needs them).
 const shared = await Deno.makeTempDir({ prefix: "lsst-bench-shared-" });
 for (const c of selected) {
@@ -99,6 +114,7 @@ for (const c of selected) {
     // A case prints one JSON line per measurement.
     for (const line of text.split("\n").filter((l) => l.startsWith("{"))) {
       const figures = JSON.parse(line) as Figures;
+      if (c.suite === "file") _againstAvsc(figures);
       results.push(figures);
       if (!json) console.log(Object.entries(figures).map(([k, v]) => `${k}=${v}`).join("  "));
     }

@@ -1,29 +1,40 @@
 // deno-lint-ignore-file no-console
 /**
- * Decode speed on real heavy-history alerts, measured in one process on the same bytes: the five
+ * Decode speed on real heavy-history alerts, measured in one run on the same bytes: the five
  * Rubin v10.0 alerts of the fixtures' `cwf-heavy` folder (300-400 `prvDiaSources`, ~400
- * `prvDiaForcedSources`, cutouts), copied N times with every id shifted so that each copy is a
- * different DIAObject with its own history, then
+ * `prvDiaForcedSources`, cutouts), made into three inputs of N alerts each:
  *
- * - decoded in full by avsc (`heavy_avsc_alerts_per_s`, one core),
- * - decoded by the projected decoder with the LSST selection (`heavy_projected_alerts_per_s`,
- *   one core),
- * - ingested end to end from an Avro container into SQLite without cutouts
- *   (`heavy_ingest_alerts_per_s`, all cores),
+ * - `heavy`: copied N times with every id shifted, so that each copy is a different DIAObject
+ *   whose history holds only DIASources never seen before (tracking only inserts);
+ * - `heavy_reobserve`: N/10 DIAObjects receiving 10 alerts each, visit after visit, the way the
+ *   real stream re-observes: alert k of an object carries its base history without the k
+ *   oldest entries, plus the triggering DIASources of its alerts 0…k-1, so the history keeps
+ *   its length and every entry of alerts 1…9 is a DIASource already stored (90% of the
+ *   observations are stored states to look up and update; between two alerts of an object the
+ *   other objects' ~100,000 states pass, more than the state cache holds, as in a night);
+ * - `light`: the `heavy` alerts with their histories removed.
  *
- * and the same three on the same alerts with their histories removed (`light_*`). Prints one
- * JSON line.
+ * For each input: the end-to-end ingest from an Avro container into SQLite without cutouts, in a
+ * process of its own as `deno task ingest` runs (`*_ingest_alerts_per_s`, all cores, and
+ * `*_ingest_peak_rss_mb`); the projected decoder with the LSST selection
+ * (`*_projected_alerts_per_s`, one core); for `heavy` and `light` avsc's full decode too
+ * (`*_avsc_alerts_per_s`). `*_ingest_vs_projected` is the ingest rate over the projected decode
+ * rate of the same alerts: the storing thread's share of one core's decoding. Prints one JSON
+ * line.
  *
  * deno run … bench/decode.ts <count> <shared> <case dir> (inputs built in a child process,
- * `--build <count> <shared>`, when the shared folder lacks them). The ingest uses the defaults
- * (decode worker, batches of at most 500 alerts or 25,000 observations).
+ * `--build <count> <shared>`, when the shared folder lacks them; each ingest in a child process,
+ * `--ingest <input> <count> <db>`). The ingest uses the defaults (decode worker, batches of at
+ * most 500 alerts or 25,000 observations).
  *
  * @module
  */
 
 import { Buffer } from "node:buffer";
 import { existsSync } from "node:fs";
+import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   ByteStream,
   compileProjection,
@@ -39,53 +50,141 @@ import {
 } from "../mod.ts";
 import { samplePeakMemory } from "./_measure.ts";
 import { fixturesDir } from "./_fixtures.ts";
+import { ingestV8Flags } from "./_ingest_flags.ts";
 
-const building = Deno.args[0] === "--build";
-const [countText = "3000", shared = ".", dir = "."] = building ? Deno.args.slice(1) : Deno.args;
+const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
+const INPUTS = ["heavy", "heavy_reobserve", "light"] as const;
+type Input = typeof INPUTS[number];
+// Alerts each DIAObject of the re-observed input receives.
+const VISITS = 10;
+
+const mode = Deno.args[0] === "--build" || Deno.args[0] === "--ingest" ? Deno.args[0] : "";
+
+// One ingest in this process: prints its rate and peak memory.
+if (mode === "--ingest") {
+  const [input = "", countText = "0", db = ""] = Deno.args.slice(1);
+  const count = Number(countText);
+  const memory = samplePeakMemory();
+  const started = performance.now();
+  {
+    await using storage = new SQLiteStorage(db);
+    const run = await ingest(new FileSource({ path: input }), storage, { cutouts: null });
+    if (run.alertsIngested !== count) {
+      throw new Error(`ingested ${run.alertsIngested} of ${count} alerts`);
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  console.log(JSON.stringify({ alerts_per_s: Math.round(count / seconds), rss: memory.stop() }));
+  Deno.exit(0);
+}
+
+const [countText = "3000", shared = ".", dir = "."] = Deno.args.slice(mode === "" ? 0 : 1);
 const count = Number(countText);
 const fixtures = fixturesDir();
 const schema = await loadSchemaVersion(join(fixtures, "lsst/schema"), "10.0");
 const type = createAvroType(schema);
+const inputPath = (input: Input) => join(shared, `${input.replace("_", "-")}-v10-${count}.avro`);
 
-// Ids of one alert span less than 2^47: shifting a copy by k * 2^47 keeps copies apart.
+// Ids of one alert are distinct: shifting a copy's ids by k * 2^47 makes another DIAObject
+// whose ids collide with another copy's only if two ids of the fixtures differ by a multiple of
+// 2^47.
 const SHIFT = 1n << 47n;
 const ID_FIELDS = new Set(["diaSourceId", "diaObjectId", "diaForcedSourceId"]);
 
-function shiftIds(value: unknown, by: bigint): unknown {
-  if (Array.isArray(value)) return value.map((item) => shiftIds(item, by));
+// `sourceId`, when given, maps DIASource ids instead of the shift.
+function shiftIds(value: unknown, by: bigint, sourceId?: (id: bigint) => bigint): unknown {
+  if (Array.isArray(value)) return value.map((item) => shiftIds(item, by, sourceId));
   if (value === null || typeof value !== "object" || value instanceof Uint8Array) return value;
   const out: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(value)) {
-    out[key] = ID_FIELDS.has(key) && typeof field === "bigint" ? field + by : shiftIds(field, by);
+    if (!(ID_FIELDS.has(key) && typeof field === "bigint")) {
+      out[key] = shiftIds(field, by, sourceId);
+    } else if (key === "diaSourceId" && sourceId !== undefined) out[key] = sourceId(field);
+    else out[key] = field + by;
   }
   return out;
 }
 
-async function build(path: string, withHistory: boolean): Promise<void> {
+type Packet = Record<string, unknown> & {
+  diaSource: Record<string, unknown> & { diaSourceId: bigint; midpointMjdTai: number };
+  prvDiaSources: unknown[] | null;
+};
+
+// In the re-observed input, DIASource ids keep the order of the fixtures' ids, and each of them
+// becomes a run of neighbouring ids, one per DIAObject (and trigger): DIASources of one visit
+// are neighbours in Rubin's ids, so an alert's history is spread over the table as a real one
+// is, where copies shifted far apart would each sit together in a few pages.
+function reobservedIds(bases: Packet[]): (id: bigint, object: number, trigger: number) => bigint {
+  const ids = new Set<bigint>();
+  for (const base of bases) {
+    ids.add(base.diaSource.diaSourceId);
+    for (const entry of (base.prvDiaSources ?? []) as Array<{ diaSourceId: bigint }>) {
+      ids.add(entry.diaSourceId);
+    }
+  }
+  const rank = new Map([...ids].sort((a, b) => (a < b ? -1 : 1)).map((id, i) => [id, BigInt(i)]));
+  const first = [...ids].reduce((a, b) => (a < b ? a : b));
+  return (id, object, trigger) =>
+    first + ((rank.get(id) as bigint) << 24n) + BigInt(object * VISITS + trigger);
+}
+
+// Alert `visit` of DIAObject `object`: its base history without the `visit` oldest entries,
+// then the triggering DIASources of the object's earlier alerts, one day apart.
+function reobserved(
+  bases: Packet[],
+  idOf: (id: bigint, object: number, trigger: number) => bigint,
+  object: number,
+  visit: number,
+): Packet {
+  const base = bases[object % bases.length] as Packet;
+  // Other ids (DIAObjects, forced sources) only need to differ between DIAObjects.
+  const packet = shiftIds(base, BigInt(object) * SHIFT, (id) => idOf(id, object, 0)) as Packet;
+  const baseTrigger = base.diaSource;
+  const trigger = (k: number) => ({
+    ...packet.diaSource,
+    diaSourceId: idOf(baseTrigger.diaSourceId, object, k),
+    midpointMjdTai: baseTrigger.midpointMjdTai + k,
+  });
+  const history = (packet.prvDiaSources ?? []).slice(visit);
+  for (let k = 0; k < visit; k++) history.push(trigger(k));
+  packet.diaSource = trigger(visit);
+  packet.diaSourceId = packet.diaSource.diaSourceId;
+  packet.prvDiaSources = history;
+  return packet;
+}
+
+async function build(input: Input): Promise<void> {
+  const path = inputPath(input);
   if (existsSync(path)) return;
   const folder = join(fixtures, "lsst/cwf-heavy");
-  const bases: unknown[] = [];
+  const bases: Packet[] = [];
   for (const name of [...Deno.readDirSync(folder)].map((e) => e.name).sort()) {
     const bytes = await Deno.readFile(join(folder, name));
-    bases.push(type.decode(Buffer.from(bytes), 5).value);
+    bases.push(type.decode(Buffer.from(bytes), 5).value as Packet);
   }
+  const objects = Math.ceil(count / VISITS);
+  const idOf = reobservedIds(bases);
   const packets = (function* () {
     for (let k = 0; k < count; k++) {
-      const packet = shiftIds(bases[k % bases.length], BigInt(k) * SHIFT) as Record<
-        string,
-        unknown
-      >;
-      if (!withHistory) {
+      if (input === "heavy_reobserve") {
+        // Visit by visit, every object once a visit: the order alerts reach a broker.
+        yield reobserved(bases, idOf, k % objects, Math.floor(k / objects));
+        continue;
+      }
+      const packet = shiftIds(bases[k % bases.length], BigInt(k) * SHIFT) as Packet;
+      if (input === "light") {
         packet.prvDiaSources = null;
         packet.prvDiaForcedSources = null;
       }
       yield packet;
     }
   })();
-  await writeOcfFile(path, JSON.stringify(schema), type, packets, {
+  // A build that fails part way leaves no input that looks complete.
+  await writeOcfFile(`${path}.part`, JSON.stringify(schema), type, packets, {
     codec: "null",
     recordsPerBlock: 100,
   });
+  await Deno.rename(`${path}.part`, path);
 }
 
 // Every record of the container, as separate views.
@@ -120,26 +219,29 @@ function rate(all: Uint8Array[], decode: (bytes: Uint8Array) => unknown, seconds
   return Math.round(done / ((performance.now() - started) / 1000));
 }
 
+async function child(args: string[]): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, ...args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`Benchmark step ${args.slice(-4).join(" ")} failed`);
+  return new TextDecoder().decode(out.stdout);
+}
+
 const project = compileProjection(schema, LSST_ALERT_SELECTION);
 const avsc = (bytes: Uint8Array) =>
   type.decode(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0);
 const projected = (bytes: Uint8Array) => project(bytes, 0);
+const self = fileURLToPath(import.meta.url);
 
-// The inputs are built in a process of their own, so this one's peak memory is the ingest's.
-if (building) {
-  await build(join(shared, `heavy-v10-${count}.avro`), true);
-  await build(join(shared, `light-v10-${count}.avro`), false);
+if (mode === "--build") {
+  for (const input of INPUTS) await build(input);
   Deno.exit(0);
 }
-if (!existsSync(join(shared, `light-v10-${count}.avro`))) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-write", "--allow-env", import.meta.filename as string]
-      .concat(["--build", String(count), shared]),
-    stdout: "inherit",
-    stderr: "inherit",
-  }).output();
-  if (!out.success) throw new Error("Cannot build the benchmark's inputs");
-  // Let the kernel write the ~1 GB just built before measuring, not during.
+if (!INPUTS.every((input) => existsSync(inputPath(input)))) {
+  await child([self, "--build", String(count), shared]);
+  // Let the kernel write the ~2 GB just built before measuring, not during.
   await new Deno.Command("sync").output().catch(() => {});
 }
 
@@ -147,35 +249,41 @@ const figures: Record<string, number | string> = {
   case: "real heavy-history Rubin v10.0 alerts: avsc vs projected decode, and ingest into SQLite",
   alerts: count,
 };
-// End to end first, for both inputs, in fresh databases: before the decode measurements hold
-// every record in memory, so the peak memory is the ingest's own.
-for (const prefix of ["heavy", "light"] as const) {
-  const input = join(shared, `${prefix}-v10-${count}.avro`);
-  const db = join(dir, `${prefix}.db`);
+for (const input of INPUTS) {
+  const db = join(dir, `${input}.db`);
   await Deno.remove(db).catch(() => {});
-  const memory = samplePeakMemory();
-  const started = performance.now();
-  {
-    await using storage = new SQLiteStorage(db);
-    const run = await ingest(new FileSource({ path: input }), storage, { cutouts: null });
-    if (run.alertsIngested !== count) {
-      throw new Error(`ingested ${run.alertsIngested} of ${count} alerts`);
-    }
+  const out = JSON.parse(
+    await child([...ingestV8Flags(), self, "--ingest", inputPath(input), String(count), db]),
+  ) as { alerts_per_s: number; rss: number };
+  figures[`${input}_ingest_alerts_per_s`] = out.alerts_per_s;
+  figures[`${input}_ingest_peak_rss_mb`] = out.rss;
+  if (input === "heavy_reobserve") {
+    // What the case claims: the share of observations that found a stored state.
+    const database = new DatabaseSync(db, { readOnly: true });
+    const row = database.prepare(
+      "SELECT COUNT(*) AS sources, SUM(times_seen) AS seen FROM processed_sources",
+    ).get() as { sources: number; seen: number };
+    database.close();
+    figures.heavy_reobserve_seen_before_share = Math.round(1000 - 1000 * row.sources / row.seen) /
+      1000;
   }
-  const seconds = (performance.now() - started) / 1000;
-  figures[`${prefix}_ingest_alerts_per_s`] = Math.round(count / seconds);
-  figures[`${prefix}_ingest_peak_rss_mb`] = memory.stop();
+  await Deno.remove(db).catch(() => {});
+  await Deno.remove(`${db}-wal`).catch(() => {});
 }
-for (const prefix of ["heavy", "light"] as const) {
-  const all = await records(join(shared, `${prefix}-v10-${count}.avro`));
+for (const input of INPUTS) {
+  const all = await records(inputPath(input));
   const bytes = all.reduce((sum, r) => sum + r.length, 0);
-  figures[`${prefix}_mean_alert_kb`] = Math.round(bytes / all.length / 100) / 10;
-  figures[`${prefix}_avsc_alerts_per_s`] = rate(all, avsc, 3);
-  figures[`${prefix}_projected_alerts_per_s`] = rate(all, projected, 3);
-  figures[`${prefix}_speedup`] = Math.round(
-    (figures[`${prefix}_projected_alerts_per_s`] as number) /
-      (figures[`${prefix}_avsc_alerts_per_s`] as number) * 10,
-  ) / 10;
+  figures[`${input}_mean_alert_kb`] = Math.round(bytes / all.length / 100) / 10;
+  if (input !== "heavy_reobserve") figures[`${input}_avsc_alerts_per_s`] = rate(all, avsc, 3);
+  const decoded = rate(all, projected, 3);
+  figures[`${input}_projected_alerts_per_s`] = decoded;
+  if (input !== "heavy_reobserve") {
+    figures[`${input}_speedup`] = Math.round(
+      decoded / (figures[`${input}_avsc_alerts_per_s`] as number) * 10,
+    ) / 10;
+  }
+  figures[`${input}_ingest_vs_projected`] =
+    Math.round((figures[`${input}_ingest_alerts_per_s`] as number) / decoded * 1000) / 1000;
 }
 figures.cores = navigator.hardwareConcurrency;
 console.log(JSON.stringify(figures));

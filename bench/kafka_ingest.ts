@@ -1,16 +1,24 @@
 // deno-lint-ignore-file no-console
 /**
- * Kafka → SQLite on the project's test broker: N mock v11.0 alerts without cutouts,
- * Confluent-framed, produced with snappy to a 4-partition topic, then consumed into a new SQLite
- * file. For comparison, the same alerts from an Avro container (snappy) through the file
- * source. Prints one JSON line.
+ * Kafka → SQLite against the file source on the same alerts, measured in one run: N mock v11.0
+ * alerts without cutouts, Confluent-framed and produced with snappy to a 4-partition topic of the
+ * project's test broker, and the same alerts in one Avro container (snappy) read by the file
+ * source. Each measurement runs in a fresh process (its peak memory is its own, and neither warms
+ * the other's code), five of each in the order file, kafka, kafka, file, file, …, so that a
+ * shared machine's changing load weighs on both alike. Each clock runs from the call of `ingest()` to
+ * its return: for Kafka, connecting, joining the group, fetching, decoding, storing, committing
+ * and leaving the group; for the file, opening, decoding and storing. Prints one JSON line: the
+ * median of each, the ratio, every run, and the machine's load.
  *
  * deno run … bench/kafka_ingest.ts <count> <shared dir> <case dir>   (needs KAFKA_BOOTSTRAP)
+ * deno run … bench/kafka_ingest.ts --measure <file|kafka> <count> <path|topic> <dir>
  *
  * @module
  */
 
 import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import {
   createAvroType,
   FileSource,
@@ -25,57 +33,167 @@ import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
 import { samplePeakMemory } from "./_measure.ts";
 import { fixturesDir } from "./_fixtures.ts";
 
-const [countText = "20000", _shared = ".", dir = "."] = Deno.args;
-const count = Number(countText);
-const bootstrap = Deno.env.get("KAFKA_BOOTSTRAP");
-if (bootstrap === undefined) throw new Error("KAFKA_BOOTSTRAP is not set");
-const schemaDir = join(fixturesDir(), "lsst/schema");
-const schema = await loadSchemaVersion(schemaDir, "11.0");
-const type = createAvroType(schema);
-const packets = [...new MockSource({ count, seed: 31, cutouts: false }).packets()].map((p) =>
-  p.packet
-);
-
-// The file-source reference: the same alerts in one container.
-const file = join(dir, "alerts.avro");
-await writeOcfFile(file, JSON.stringify(schema), type, packets, { codec: "snappy" });
-let started = performance.now();
-{
-  await using storage = new SQLiteStorage(join(dir, "file.db"));
-  await ingest(new FileSource({ path: file }), storage, { batchSize: 500 });
+/** What one measurement prints. */
+interface Measurement {
+  alerts: number;
+  seconds: number;
+  /** From the call of `ingest()` until its first batch was stored. */
+  first_batch_s: number;
+  /** CPU time of the process (every thread) meanwhile, user and system. */
+  cpu_s: number;
+  peak_rss_mb: number;
 }
-const fileRate = count / ((performance.now() - started) / 1000);
 
-const client = new KafkaClient({ brokers: [bootstrap], clientId: "bench" });
-const topic = `bench-${crypto.randomUUID().slice(0, 8)}`;
-await client.createTopic(topic, 4);
-const framed = packets.map((packet) => {
-  const body = type.toBuffer(packet);
-  const out = new Uint8Array(5 + body.length);
-  new DataView(out.buffer).setInt32(1, 1100);
-  out.set(body, 5);
-  return out;
-});
-await client.produce(topic, framed, { compression: "snappy" });
+// Pairs of measurements, each pair's order swapped from the last: file, kafka, kafka, file, …
+const PAIRS = 5;
+const ORDER = Array.from(
+  { length: PAIRS },
+  (_, i) => i % 2 === 0 ? ["file", "kafka"] as const : ["kafka", "file"] as const,
+).flat();
+const schemaDir = join(fixturesDir(), "lsst/schema");
 
-const memory = samplePeakMemory();
-started = performance.now();
-await using storage = new SQLiteStorage(join(dir, "kafka.db"));
-await using source = new KafkaSource({
-  bootstrapServers: bootstrap,
-  topics: [topic],
-  groupId: `${topic}-group`,
-  schemaDir,
-  schemaStore: storage,
-});
-const run = await ingest(source, storage, { batchSize: 500, limit: count });
-const seconds = (performance.now() - started) / 1000;
-console.log(JSON.stringify({
-  case: "kafka→sqlite, snappy, 4 partitions, no cutouts",
-  alerts: run.alertsIngested,
-  seconds: Math.round(seconds * 100) / 100,
-  alerts_per_s: Math.round(run.alertsIngested / seconds),
-  file_source_alerts_per_s: Math.round(fileRate),
-  kafka_over_file: Math.round((run.alertsIngested / seconds / fileRate) * 100) / 100,
-  peak_rss_mb: memory.stop(),
-}));
+if (Deno.args[0] === "--measure") {
+  const [, kind, countText, input, dir] = Deno.args as string[];
+  console.log(
+    JSON.stringify(await measure(kind as "file" | "kafka", Number(countText), input!, dir!)),
+  );
+} else {
+  await compare();
+}
+
+async function compare(): Promise<void> {
+  const [countText = "20000", _shared = ".", dir = "."] = Deno.args;
+  const count = Number(countText);
+  const bootstrap = Deno.env.get("KAFKA_BOOTSTRAP");
+  if (bootstrap === undefined) throw new Error("KAFKA_BOOTSTRAP is not set");
+  const date = new Date().toISOString();
+  const loadBefore = await _load();
+
+  const schema = await loadSchemaVersion(schemaDir, "11.0");
+  const type = createAvroType(schema);
+  const packets = [...new MockSource({ count, seed: 31, cutouts: false }).packets()].map((p) =>
+    p.packet
+  );
+  const file = join(dir, "alerts.avro");
+  await writeOcfFile(file, JSON.stringify(schema), type, packets, { codec: "snappy" });
+  const client = new KafkaClient({ brokers: [bootstrap], clientId: "bench" });
+  const topic = `bench-${crypto.randomUUID().slice(0, 8)}`;
+  await client.createTopic(topic, 4);
+  await client.produce(
+    topic,
+    packets.map((packet) => {
+      const body = type.toBuffer(packet);
+      const out = new Uint8Array(5 + body.length);
+      new DataView(out.buffer).setInt32(1, 1100);
+      out.set(body, 5);
+      return out;
+    }),
+    { compression: "snappy" },
+  );
+  packets.length = 0;
+
+  const runs: Record<"file" | "kafka", Measurement[]> = { file: [], kafka: [] };
+  for (const [i, kind] of ORDER.entries()) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-net",
+        "--v8-flags=--max-semi-space-size=16",
+        fileURLToPath(import.meta.url),
+        "--measure",
+        kind,
+        String(count),
+        kind === "file" ? file : topic,
+        await Deno.makeTempDir({ dir, prefix: `${kind}-${i}-` }),
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    if (!out.success) throw new Error(`The ${kind} measurement failed`);
+    const measurement = JSON.parse(new TextDecoder().decode(out.stdout)) as Measurement;
+    if (measurement.alerts !== count) {
+      throw new Error(`The ${kind} measurement stored ${measurement.alerts} of ${count} alerts`);
+    }
+    runs[kind].push(measurement);
+  }
+
+  const rate = (m: Measurement) => m.alerts / m.seconds;
+  const kafka = _median(runs.kafka.map(rate));
+  const fromFile = _median(runs.file.map(rate));
+  console.log(JSON.stringify({
+    case: "kafka→sqlite (snappy, 4 partitions) against file→sqlite (snappy container), no cutouts",
+    date,
+    alerts: count,
+    kafka_alerts_per_s: Math.round(kafka),
+    file_alerts_per_s: Math.round(fromFile),
+    kafka_over_file: _round2(kafka / fromFile),
+    kafka_peak_rss_mb: Math.max(...runs.kafka.map((m) => m.peak_rss_mb)),
+    file_peak_rss_mb: Math.max(...runs.file.map((m) => m.peak_rss_mb)),
+    kafka_first_batch_s: _round2(_median(runs.kafka.map((m) => m.first_batch_s))),
+    file_first_batch_s: _round2(_median(runs.file.map((m) => m.first_batch_s))),
+    // CPU seconds of all threads: what a machine busy with other work still has to give.
+    kafka_cpu_s: _round2(_median(runs.kafka.map((m) => m.cpu_s))),
+    file_cpu_s: _round2(_median(runs.file.map((m) => m.cpu_s))),
+    kafka_runs_alerts_per_s: runs.kafka.map((m) => Math.round(rate(m))),
+    file_runs_alerts_per_s: runs.file.map((m) => Math.round(rate(m))),
+    // Each Kafka run against the file run beside it in the order.
+    pair_ratios: runs.kafka.map((m, i) => _round2(rate(m) / rate(runs.file[i]!))),
+    measured_as: `median of ${PAIRS} fresh processes each, alternated; ingest() call to return`,
+    load_avg_1m: [loadBefore, await _load()],
+  }));
+}
+
+async function measure(
+  kind: "file" | "kafka",
+  count: number,
+  input: string,
+  dir: string,
+): Promise<Measurement> {
+  const memory = samplePeakMemory();
+  await using storage = new SQLiteStorage(join(dir, "bench.db"));
+  await using source = kind === "file" ? new FileSource({ path: input }) : new KafkaSource({
+    bootstrapServers: Deno.env.get("KAFKA_BOOTSTRAP") as string,
+    topics: [input],
+    groupId: `${input}-${crypto.randomUUID().slice(0, 8)}`,
+    schemaDir,
+    schemaStore: storage,
+  });
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  let firstBatch = 0;
+  const run = await ingest(source, storage, {
+    batchSize: 500,
+    ...(kind === "kafka" ? { limit: count } : {}),
+    onProgress: () => (firstBatch ||= performance.now() - started),
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const { user, system } = process.cpuUsage(cpu);
+  return {
+    alerts: run.alertsIngested,
+    seconds,
+    first_batch_s: firstBatch / 1000,
+    cpu_s: (user + system) / 1e6,
+    peak_rss_mb: memory.stop(),
+  };
+}
+
+function _median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function _round2(value: number): number {
+  return Math.round(value * 100) / 100;
+}
+
+// The 1-minute load average (Deno reads /proc only with every permission; `cat` may run).
+async function _load(): Promise<number | null> {
+  const out = await new Deno.Command("cat", { args: ["/proc/loadavg"], stdout: "piped" }).output()
+    .catch(() => null);
+  const load = Number(new TextDecoder().decode(out?.stdout).split(" ")[0]);
+  return out?.success && Number.isFinite(load) ? load : null;
+}

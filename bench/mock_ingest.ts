@@ -3,16 +3,33 @@
  * One benchmark case in a fresh process: N mock alerts into a new SQLite file, with or without
  * cutouts. Prints one JSON line.
  *
- * deno run --allow-read --allow-write --allow-env bench/mock_ingest.ts <count> <cutouts 0|1> <dir>
+ * deno run --allow-read --allow-write --allow-env --allow-run bench/mock_ingest.ts <count>
+ * <cutouts 0|1> <dir>
+ *
+ * The ingest runs in a child process with the V8 flags of `deno task ingest` (see
+ * `_ingest_flags.ts`): its speed and peak memory are those of the ingest as users run it.
  *
  * @module
  */
 
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { CutoutProcessor, ingest, MockSource, SQLiteStorage } from "../mod.ts";
 import { samplePeakMemory } from "./_measure.ts";
+import { ingestV8Flags } from "./_ingest_flags.ts";
 
-const [countText = "100000", cutoutsText = "0", dir = await Deno.makeTempDir()] = Deno.args;
+if (Deno.args[0] !== "--child") {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", "--allow-env", ...ingestV8Flags()]
+      .concat([fileURLToPath(import.meta.url), "--child", ...Deno.args]),
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  Deno.exit(out.code);
+}
+
+const [countText = "100000", cutoutsText = "0", dir = await Deno.makeTempDir()] = Deno.args
+  .slice(1);
 const count = Number(countText);
 const withCutouts = cutoutsText === "1";
 

@@ -47,8 +47,11 @@ ingest options:
                    (lsst.v<M>_<m>.*.avsc), or one version's .avsc files
   --no-decode-worker  Read and decode containers on the main thread (default: in a worker
                    when the machine has more than one core)
+  --read-ahead MB  Most MB of blocks the decode worker reads ahead (default 32): memory
+                   for speed, the worker decodes far faster than alerts are stored
 
-ingest --source kafka options (also file's --schema-registry and --schema-dir):
+ingest --source kafka options (also file's --schema-registry, --schema-dir and
+  --no-decode-worker, which consumes and decodes messages on the main thread):
   --bootstrap-servers H:P[,H:P]  Brokers
   --topic T        Topic to consume (repeat for several)
   --group-id G     Consumer group (Rubin: must start with your user name)

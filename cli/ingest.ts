@@ -64,6 +64,7 @@ export const ingestCommand: Command = {
     "no-cutouts": { type: "boolean" },
     "keep-raw": { type: "boolean" },
     "no-decode-worker": { type: "boolean" },
+    "read-ahead": { type: "string" },
     "reset-cursors": { type: "boolean" },
     quiet: { type: "boolean" },
   },
@@ -129,10 +130,14 @@ function _openSource(flags: Flags, storage: Storage): AlertSource {
     }
     const registry = text(flags, "schema-registry");
     const schemaDir = text(flags, "schema-dir");
+    const readAhead = flags["read-ahead"] === undefined
+      ? undefined
+      : integer(flags, "read-ahead", 32, 1);
     return new FileSource({
       path,
       schemaStore: storage,
       ...(flags["no-decode-worker"] ? { decodeWorker: false } : {}),
+      ...(readAhead === undefined ? {} : { readAheadBytes: readAhead * 1024 * 1024 }),
       ...(registry === undefined ? {} : { schemaRegistry: registry }),
       ...(schemaDir === undefined ? {} : { schemaDir }),
     });
@@ -158,6 +163,7 @@ function _openSource(flags: Flags, storage: Storage): AlertSource {
       startAt,
       format,
       schemaStore: storage,
+      ...(flags["no-decode-worker"] ? { decodeWorker: false } : {}),
       ...(registry === undefined ? {} : { schemaRegistry: registry }),
       ...(schemaDir === undefined ? {} : { schemaDir }),
     });

@@ -37,6 +37,7 @@ export interface FitsImage {
 export const FITS_BLOCK = 2880;
 const CARD = 80;
 const KEYWORD = /^[A-Z0-9_-]{1,8}$/;
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /**
  * Encode images as one FITS file: the first is the primary HDU, the others IMAGE extensions.
@@ -103,7 +104,7 @@ function _encodeHdu(image: FitsImage, index: number, extend: boolean): Uint8Arra
   out.fill(0x20, 0, headerLength);
   cards.forEach((card, i) => _writeAscii(out, i * CARD, formatFitsCard(card)));
   _writeAscii(out, cards.length * CARD, "END");
-  _writePixels(new DataView(out.buffer, headerLength), data);
+  _writePixels(out, headerLength, data);
   return out;
 }
 
@@ -115,16 +116,40 @@ function _writeAscii(out: Uint8Array, offset: number, text: string): void {
   for (let i = 0; i < text.length; i++) out[offset + i] = text.charCodeAt(i);
 }
 
-function _writePixels(view: DataView, data: FitsPixels): void {
+// FITS data is big-endian. A copy in the pixels' own type (bit for bit) and then one pass of
+// byte swaps costs a tenth of a DataView call per pixel.
+function _writePixels(out: Uint8Array, offset: number, data: FitsPixels): void {
   const step = data.BYTES_PER_ELEMENT;
-  for (let i = 0; i < data.length; i++) {
-    const value = data[i] as number;
-    if (data instanceof Float32Array) view.setFloat32(i * step, value);
-    else if (data instanceof Float64Array) view.setFloat64(i * step, value);
-    else if (data instanceof Int32Array) view.setInt32(i * step, value);
-    else if (data instanceof Int16Array) view.setInt16(i * step, value);
-    else view.setUint8(i, value);
+  // out is a fresh buffer and offset a multiple of 2880, so every typed view is aligned.
+  if (data instanceof Float32Array) new Float32Array(out.buffer, offset, data.length).set(data);
+  else if (data instanceof Float64Array) {
+    new Float64Array(out.buffer, offset, data.length).set(data);
+  } else if (data instanceof Int32Array) new Int32Array(out.buffer, offset, data.length).set(data);
+  else if (data instanceof Int16Array) new Int16Array(out.buffer, offset, data.length).set(data);
+  else out.set(data, offset);
+  if (step === 1 || !LITTLE_ENDIAN) return;
+  if (step === 2) {
+    const words = new Uint16Array(out.buffer, offset, data.length);
+    for (let i = 0; i < words.length; i++) {
+      const word = words[i]!;
+      words[i] = (word << 8) | (word >>> 8);
+    }
+    return;
   }
+  const words = new Uint32Array(out.buffer, offset, (data.length * step) / 4);
+  if (step === 4) {
+    for (let i = 0; i < words.length; i++) words[i] = _swap32(words[i]!);
+    return;
+  }
+  for (let i = 0; i < words.length; i += 2) {
+    const low = words[i]!;
+    words[i] = _swap32(words[i + 1]!);
+    words[i + 1] = _swap32(low);
+  }
+}
+
+function _swap32(word: number): number {
+  return (word << 24) | ((word & 0xff00) << 8) | ((word >>> 8) & 0xff00) | (word >>> 24);
 }
 
 /**

@@ -71,6 +71,56 @@ export function storedSchema(schema: ResolvedSchema): StoredSchema {
 }
 
 /**
+ * The schema id of a Confluent-framed message: `0x00`, then a big-endian 32-bit id.
+ *
+ * @param bytes The message.
+ * @returns The id.
+ * @throws {RangeError} When the message is shorter than the header or lacks the magic byte.
+ */
+export function framedSchemaId(bytes: Uint8Array): number {
+  if (bytes.length < 5) {
+    throw new RangeError(`The message is ${bytes.length} bytes, shorter than its 5-byte header`);
+  }
+  if (bytes[0] !== 0) {
+    throw new RangeError(`The message starts with ${bytes[0]}, not the magic byte 0`);
+  }
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getInt32(1);
+}
+
+/**
+ * Decode the record of a Confluent-framed message with its writer schema, found by the caller:
+ * the part of {@linkcode decodeFramed} that needs no resolver, so a decode worker holding only
+ * compiled projections gives the same alerts and the same errors.
+ *
+ * @param bytes The message.
+ * @param id Its schema id ({@linkcode framedSchemaId}).
+ * @param schema The writer schema's projection and identity.
+ * @param source Source name for the record.
+ * @returns The alert; its payload is `bytes.subarray(5)`.
+ * @throws {RangeError} When the record is malformed.
+ * @throws {TypeError} When the packet is not a valid alert.
+ */
+export function decodeFramedRecord(
+  bytes: Uint8Array,
+  id: number,
+  schema: Pick<ResolvedSchema, "project" | "survey" | "version">,
+  source: string,
+): AlertRecord {
+  let decoded: ProjectedDatum;
+  try {
+    decoded = schema.project(bytes, 5);
+  } catch (error) {
+    throw new RangeError(`Cannot decode it with schema ${id}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (decoded.end !== bytes.length) {
+    throw new RangeError(`${bytes.length - decoded.end} bytes follow the record (schema ${id})`);
+  }
+  return packetToAlertRecord(decoded.value, schema, source);
+}
+
+/**
  * Decode one Confluent-framed message: `0x00`, a big-endian schema id, schemaless Avro.
  *
  * @param bytes The message.
@@ -86,27 +136,10 @@ export async function decodeFramed(
   resolver: SchemaResolver,
   source: string,
 ): Promise<DecodedPacket> {
-  if (bytes.length < 5) {
-    throw new RangeError(`The message is ${bytes.length} bytes, shorter than its 5-byte header`);
-  }
-  if (bytes[0] !== 0) {
-    throw new RangeError(`The message starts with ${bytes[0]}, not the magic byte 0`);
-  }
-  const id = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getInt32(1);
+  const id = framedSchemaId(bytes);
   const schema = await resolver.byId(id);
-  let decoded: ProjectedDatum;
-  try {
-    decoded = schema.project(bytes, 5);
-  } catch (error) {
-    throw new RangeError(`Cannot decode it with schema ${id}: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
-  if (decoded.end !== bytes.length) {
-    throw new RangeError(`${bytes.length - decoded.end} bytes follow the record (schema ${id})`);
-  }
   return {
-    alert: packetToAlertRecord(decoded.value, schema, source),
+    alert: decodeFramedRecord(bytes, id, schema, source),
     raw: { payload: bytes.subarray(5), schema: storedSchema(schema) },
   };
 }

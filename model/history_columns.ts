@@ -103,3 +103,64 @@ function _objects(c: HistoryColumns): HistoryObservation[] {
   }
   return out;
 }
+
+/** The columns themselves, shared by every alert of a decoded block or chunk. */
+export type HistoryColumnArrays = Omit<HistoryColumns, "start" | "length">;
+
+/**
+ * Empty columns for `entries` history entries, filled by {@linkcode packHistory}.
+ *
+ * @param entries The number of entries of every alert together.
+ * @returns The columns.
+ * @example
+ * ```ts
+ * import { allocateHistoryColumns } from "./history_columns.ts";
+ * allocateHistoryColumns(3).ids.length; // 3
+ * ```
+ */
+export function allocateHistoryColumns(entries: number): HistoryColumnArrays {
+  return {
+    ids: new BigInt64Array(entries),
+    ssObjectIds: new BigInt64Array(entries),
+    midpoints: new Float64Array(entries),
+    reassocTimes: new Float64Array(entries),
+    flags: new Uint8Array(entries),
+  };
+}
+
+/**
+ * Write one alert's history into the columns from position `at` (a decode worker does this
+ * before the columns cross to the thread that stores).
+ *
+ * @param columns Columns from {@linkcode allocateHistoryColumns}, with room for the entries.
+ * @param at The position of the alert's first entry.
+ * @param history The alert's entries.
+ * @returns The position after its last entry.
+ * @example
+ * ```ts
+ * import { allocateHistoryColumns, packHistory } from "./history_columns.ts";
+ * const columns = allocateHistoryColumns(1);
+ * packHistory(columns, 0, [
+ *   { diaSourceId: 5n, ssObjectId: null, midpointMjdTai: 61000, ssObjectReassocTimeMjdTai: null },
+ * ]); // 1
+ * ```
+ */
+export function packHistory(
+  columns: HistoryColumnArrays,
+  at: number,
+  history: readonly HistoryObservation[],
+): number {
+  const { ids, ssObjectIds, midpoints, reassocTimes, flags } = columns;
+  for (const h of history) {
+    ids[at] = h.diaSourceId;
+    let flag = 0;
+    if (h.ssObjectId === null) flag = 1;
+    else ssObjectIds[at] = h.ssObjectId;
+    midpoints[at] = h.midpointMjdTai;
+    if (h.ssObjectReassocTimeMjdTai === null) flag |= 2;
+    else reassocTimes[at] = h.ssObjectReassocTimeMjdTai;
+    flags[at] = flag;
+    at++;
+  }
+  return at;
+}

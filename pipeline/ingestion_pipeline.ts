@@ -16,12 +16,11 @@ import type {
   Storage,
 } from "../storage/storage.ts";
 import type { LocusRecord } from "../model/locus_record.ts";
-import type { StoredAlert } from "../model/stored_alert.ts";
 import type { CutoutProcessor } from "../cutouts/cutout_processor.ts";
 import { setImmediate } from "node:timers";
 import { StorageError } from "../model/errors.ts";
 import { historyLength } from "../model/history_columns.ts";
-import { writeAlertCutouts } from "./_cutout_step.ts";
+import { CutoutStep } from "./_cutout_step.ts";
 
 /** Options of {@linkcode IngestionPipeline}. */
 export interface IngestionPipelineOptions {
@@ -211,24 +210,40 @@ export class IngestionPipeline {
     // waiting for records one macrotask after the signal, so a record handed over as it comes
     // is still stored, as it was when sources stopped on their own.
     const sourceStop = new AbortController();
+    // Each wait races a promise of its own: racing one promise that lives as long as the run
+    // left a reaction on it per record, which kept every record read (and the decoded block it
+    // points into) alive until the run ended.
     let stopTimer: ReturnType<typeof setTimeout> | undefined;
-    const stopped = new Promise<"stop">((resolve) => {
-      const stop = () => {
-        stopTimer = setTimeout(() => resolve("stop"), 0);
-      };
-      if (signal.aborted) stop();
-      else signal.addEventListener("abort", stop, { once: true });
-    });
+    let isStopped = false;
+    let wakeStop: ((value: "stop") => void) | null = null;
+    const stopped = (): Promise<"stop"> =>
+      isStopped ? Promise.resolve("stop") : new Promise((resolve) => (wakeStop = resolve));
+    const stop = () => {
+      stopTimer = setTimeout(() => {
+        isStopped = true;
+        wakeStop?.("stop");
+      }, 0);
+    };
+    if (signal.aborted) stop();
+    else signal.addEventListener("abort", stop, { once: true });
 
     let failure: unknown = null;
     let batch: SourcedAlert[] = [];
     let observations = 0;
+    // Files first, rows second; a batch's cutouts are written while the batch fills.
+    const name = source.name;
+    const cutouts = new CutoutStep({
+      processor: this.#cutouts,
+      storage,
+      keepRaw: this.#keepRaw,
+      sourceOf: () => name,
+    });
     const flush = async (): Promise<void> => {
       const items = batch;
       batch = [];
       observations = 0;
       if (items.length === 0) return;
-      const outcome = await this.#store(runId, items);
+      const outcome = await this.#store(runId, items, cutouts);
       totals.alertsIngested += outcome.alertsIngested;
       totals.alertsSkipped += outcome.alertsSkipped;
       totals.newSources += outcome.newSources;
@@ -275,7 +290,7 @@ export class IngestionPipeline {
       try {
         for (;;) {
           const result = await Promise.race(
-            deadline === null ? [next, stopped] : [next, deadline, stopped],
+            deadline === null ? [next, stopped()] : [next, deadline, stopped()],
           );
           // A record that arrives after the stop is not stored: the next run reads it.
           if (result === "stop") break;
@@ -288,7 +303,10 @@ export class IngestionPipeline {
           if (result.done) break;
           if (result.value.kind !== "locus") totals.recordsRead++;
           batch.push(result.value);
-          if (result.value.kind === "alert") observations += 1 + historyLength(result.value.alert);
+          if (result.value.kind === "alert") {
+            observations += 1 + historyLength(result.value.alert);
+            cutouts.add(result.value);
+          }
           // At the limit, still finish the message in hand: its position is stored only with
           // its last record, and a run that always stopped inside it would never get past it.
           if (totals.recordsRead >= limit && !result.value.cursor.more) break;
@@ -350,7 +368,7 @@ export class IngestionPipeline {
     return { ...record, recordsRead: totals.recordsRead, elapsedSeconds, recordsPerSecond };
   }
 
-  async #store(runId: number, items: SourcedAlert[]): Promise<BatchOutcome> {
+  async #store(runId: number, items: SourcedAlert[], cutouts: CutoutStep): Promise<BatchOutcome> {
     const source = this.#source;
     const quarantine: QuarantineEntry[] = [];
     const cursors = new Map<string, SourceCursor>();
@@ -373,7 +391,7 @@ export class IngestionPipeline {
       }
     }
 
-    const alerts = await this.#writeCutouts(decoded, quarantine);
+    const alerts = await cutouts.finish(decoded, quarantine);
     const outcome = await this.#storage.writeBatch(runId, {
       source: source.name,
       alerts,
@@ -384,20 +402,6 @@ export class IngestionPipeline {
     });
     await source.acknowledge?.([...cursors.values()]);
     return outcome;
-  }
-
-  // Files first, rows second (see writeAlertCutouts, shared with quarantine replays).
-  #writeCutouts(
-    decoded: readonly DecodedAlert[],
-    quarantine: QuarantineEntry[],
-  ): Promise<StoredAlert[]> {
-    const name = this.#source.name;
-    return writeAlertCutouts(decoded, quarantine, {
-      processor: this.#cutouts,
-      storage: this.#storage,
-      keepRaw: this.#keepRaw,
-      sourceOf: () => name,
-    });
   }
 }
 

@@ -24,6 +24,7 @@ import {
 import { stringifyExact } from "../model/exact_json.ts";
 import {
   type Observation,
+  type SettledObservations,
   SNAPSHOT_ALERT_ID,
   type SourceState,
   trackAlerts,
@@ -41,9 +42,11 @@ import {
   needsImportTime,
   observedIds,
   observedRecords,
+  plainObservations,
   rowCandidates,
   settleDetections,
 } from "../tracking/_batch_plan.ts";
+import { historyLength } from "../model/history_columns.ts";
 import type { ReplayInput } from "../tracking/_replay_plan.ts";
 import { groupStateWrites, type StateWrites } from "./_state_writes.ts";
 import { StateCache } from "./_state_cache.ts";
@@ -72,9 +75,18 @@ export interface SQLiteStorageOptions {
   busyTimeoutMs?: number;
   /**
    * How many DIASource states to keep in memory between batches. Bounded so memory stays flat
-   * over a night; a miss costs one indexed read. Default 100,000.
+   * over a night; a miss costs one indexed read. Most re-observations are written by set-based
+   * statements without a state in memory (see `plainGroupMin`), so a cache holding more than
+   * the last few batches' states saves little. Default 20,000.
    */
   stateCacheSize?: number;
+  /**
+   * Smallest group of an alert's plain history observations (first sightings, and
+   * re-observations that move only the counters) written by one set-based statement instead of
+   * being tracked in memory; smaller groups cost less tracked. Default 8; `Infinity` tracks
+   * every observation in memory.
+   */
+  plainGroupMin?: number;
   /** Open read-only (queries only). Default `false`. */
   readOnly?: boolean;
   /**
@@ -117,6 +129,9 @@ export class SQLiteStorage implements Storage {
   #states: StateCache;
   #dataVersion = -1;
   #runLocks: RunLocks;
+  // Whether plain observations are tried as re-observations before first sightings: the order
+  // that found more of them in the previous batch, so each is usually settled by one statement.
+  #reobservedFirst = true;
 
   /**
    * Describe a database; it is opened on first use.
@@ -130,10 +145,16 @@ export class SQLiteStorage implements Storage {
     this.#runLocks = new RunLocks(path);
     this.#options = {
       busyTimeoutMs: options.busyTimeoutMs ?? 10_000,
-      stateCacheSize: options.stateCacheSize ?? 100_000,
+      stateCacheSize: options.stateCacheSize ?? 20_000,
+      plainGroupMin: options.plainGroupMin ?? PLAIN_MIN,
       readOnly: options.readOnly ?? false,
       create: options.create ?? true,
     };
+    if (!(this.#options.plainGroupMin >= 1)) {
+      throw new RangeError(
+        `Option plainGroupMin must be at least 1: ${this.#options.plainGroupMin}`,
+      );
+    }
     this.#states = new StateCache(this.#options.stateCacheSize);
   }
 
@@ -271,9 +292,11 @@ export class SQLiteStorage implements Storage {
     // The decisions are _batch_plan.ts's; this method only reads and writes SQLite.
     const written = this.#writeAlerts(rowCandidates(batch.alerts), runId, now);
     const observed = observedRecords(batch.alerts, written);
-    this.#loadStates(observed);
+    const plain = this.#settlePlain(observed, runId);
+    this.#loadStates(observed, plain.settled);
     const options: TrackOptions = {
       storedSnapshots: this.#storedSnapshots(observed),
+      settled: plain.settled,
     };
     if (needsImportTime(observed)) {
       options.importMjd = importTime(batch.importMjd ?? null, this.#latestAlertMjd());
@@ -374,7 +397,7 @@ export class SQLiteStorage implements Storage {
     const outcome: BatchOutcome = {
       alertsIngested: written.size,
       alertsSkipped: batch.alerts.length - written.size,
-      newSources: tracked.newSources,
+      newSources: tracked.newSources + plain.newSources,
       reassociationsDetected: detected,
       alertsQuarantined: batch.quarantine.length,
     };
@@ -790,10 +813,14 @@ export class SQLiteStorage implements Storage {
   }
 
   // Set-based writes of the groups (see _state_writes.ts); each checks it touched exactly its
-  // rows, since a miss would mean the cached states are out of step with the table.
+  // rows, since a miss would mean the cached states are out of step with the table. OR FAIL on
+  // every statement that may write many rows: otherwise SQLite first copies each page such a
+  // statement touches to a statement journal, to undo that statement alone if a constraint
+  // aborts it (measured: half the time of a bump over ~350 scattered rows). A failure rolls the
+  // whole batch back anyway.
   #writeStates(writes: StateWrites): void {
     const insert = this.#statement(
-      `INSERT INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
+      `INSERT OR FAIL INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
          ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
          last_run_id, last_alert_id, runs)
        SELECT value, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM json_each(?)`,
@@ -803,7 +830,7 @@ export class SQLiteStorage implements Storage {
       _expectRows("insert new sources", changes, ids.length);
     }
     const bump = this.#statement(
-      `UPDATE processed_sources SET times_seen = times_seen + ?, last_seen_mjd = ?,
+      `UPDATE OR FAIL processed_sources SET times_seen = times_seen + ?, last_seen_mjd = ?,
          last_alert_id = ?, last_run_id = ?
        WHERE dia_source_id IN (SELECT value FROM json_each(?))`,
     );
@@ -885,11 +912,100 @@ export class SQLiteStorage implements Storage {
     };
   }
 
-  #loadStates(alerts: readonly AlertRecord[]): void {
+  // The plain observations (see plainObservations()) in one seek each: a conditional bump and
+  // an insert of what is new. Loading ~350 states an alert into memory to find that they only
+  // moved forward, then writing them back, cost twice the B-tree work and most of the storing
+  // thread's time. The bump's conditions are plainObservations()'s plain re-observation, the
+  // insert's row its first sighting: the rows trackAlerts() would write.
+  #settlePlain(
+    observed: readonly AlertRecord[],
+    runId: number,
+  ): { settled: SettledObservations; newSources: number } {
+    const settled = new Map<AlertRecord, Uint8Array>();
+    if (this.#options.plainGroupMin === Infinity) return { settled, newSources: 0 };
+    const groups = plainObservations(observed, this.#states, this.#options.plainGroupMin);
+    if (groups.length === 0) return { settled, newSources: 0 };
+    const bump = this.#statement(
+      `UPDATE OR FAIL processed_sources SET times_seen = times_seen + 1, last_seen_mjd = ?1,
+         last_alert_id = ?2, last_run_id = ?3
+       WHERE dia_source_id IN (SELECT value FROM json_each(?4))
+         AND ss_object_id IS ?5 AND (?6 IS NULL OR ss_object_reassoc_time_mjd_tai = ?6)
+         AND (dia_object_id IS NOT NULL OR ?7 IS NULL)
+         AND (last_seen_mjd < ?1
+           OR (last_seen_mjd = ?1 AND (last_alert_id IS NULL OR last_alert_id <= ?2)))`,
+    );
+    // IGNORE: a DIASource already stored is left to the bump or to tracking.
+    const insert = this.#statement(
+      `INSERT OR IGNORE INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
+         ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
+         last_run_id, last_alert_id, runs)
+       SELECT value, ?7, ?5, ?6, ?1, ?1, 1, ?3, ?3, ?2, 1 FROM json_each(?4)`,
+    );
+    // Which rows of a list a statement wrote, when it wrote some but not all: those that now
+    // name this alert as their latest. None did before, as the alert is observed for the first
+    // time (its row was written by this batch), and the groups of one alert do not overlap.
+    const written = this.#statement(
+      `SELECT dia_source_id FROM processed_sources
+       WHERE dia_source_id IN (SELECT value FROM json_each(?1)) AND last_alert_id = ?2
+         AND last_run_id = ?3 AND last_seen_mjd = ?4`,
+    );
+    _returnArrays(written);
+    const order = this.#reobservedFirst ? [bump, insert] : [insert, bump];
+    let bumped = 0;
+    let inserted = 0;
+    for (const group of groups) {
+      const { alert, ssObjectId, reassocTime, entries } = group;
+      let marks = settled.get(alert);
+      if (marks === undefined) {
+        marks = new Uint8Array(historyLength(alert));
+        settled.set(alert, marks);
+      }
+      let left = group.ids;
+      for (const statement of order) {
+        const json = _jsonIds(left);
+        const changes = Number(
+          statement.run(
+            alert.midpointMjdTai,
+            alert.diaSourceId,
+            runId,
+            json,
+            ssObjectId,
+            reassocTime,
+            alert.diaObjectId,
+          ).changes,
+        );
+        if (statement === bump) bumped += changes;
+        else inserted += changes;
+        if (changes === 0) continue;
+        if (changes === left.length) {
+          left = [];
+          break;
+        }
+        const at = [json, alert.diaSourceId, runId, alert.midpointMjdTai] as const;
+        const rows = written.all(...at) as unknown as Array<[bigint]>;
+        _expectRows("settle plain observations", rows.length, changes);
+        const wrote = new Set(rows.map(([id]) => id));
+        left = left.filter((id) => !wrote.has(id));
+      }
+      if (left.length === 0) {
+        for (const entry of entries) marks[entry] = 1;
+        continue;
+      }
+      // What neither statement wrote is tracked as usual.
+      const unsettled = new Set(left);
+      for (const [i, id] of group.ids.entries()) {
+        if (!unsettled.has(id)) marks[entries[i] as number] = 1;
+      }
+    }
+    this.#reobservedFirst = bumped >= inserted;
+    return { settled, newSources: inserted };
+  }
+
+  #loadStates(alerts: readonly AlertRecord[], settled: SettledObservations): void {
     const states = this.#states;
     // An id wanted twice (two alerts of one DIAObject in the batch) costs less in the IN list
     // than a set to weed it out would.
-    const wanted = observedIds(alerts).filter((id) => !states.has(id));
+    const wanted = observedIds(alerts, settled).filter((id) => !states.has(id));
     if (wanted.length === 0) return;
     // Heavy histories ask for ~350 sources an alert: fixed-size IN lists (the last one padded
     // with a repeated id) and rows as arrays are the cheapest way node:sqlite offers.
@@ -898,8 +1014,7 @@ export class SQLiteStorage implements Storage {
          first_seen_mjd, last_seen_mjd, times_seen, first_run_id, last_run_id, last_alert_id, runs
        FROM processed_sources WHERE dia_source_id IN (${LOAD_PARAMS})`,
     );
-    // Deno 2.9 implements setReturnArrays (as Node 24 does), but its typings lack it.
-    (select as StatementSync & { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+    _returnArrays(select);
     for (let at = 0; at < wanted.length; at += LOAD_CHUNK) {
       const chunk = wanted.slice(at, at + LOAD_CHUNK);
       while (chunk.length < LOAD_CHUNK) chunk.push(chunk[0] as bigint);
@@ -1030,6 +1145,14 @@ function _stateColumns(s: SourceState): [
     s.runs,
   ];
 }
+// Smallest group of plain observations settled by statements; tracking takes smaller ones.
+const PLAIN_MIN = 8;
+
+// Deno 2.9 implements setReturnArrays (as Node 24 does), but its typings lack it.
+function _returnArrays(statement: StatementSync): void {
+  (statement as StatementSync & { setReturnArrays(on: boolean): void }).setReturnArrays(true);
+}
+
 // Ids per state lookup; the last list of a batch is padded with a repeated id.
 const LOAD_CHUNK = 500;
 const LOAD_PARAMS = Array(LOAD_CHUNK).fill("?").join(", ");

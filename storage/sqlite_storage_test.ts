@@ -5,7 +5,8 @@ import { existsSync } from "node:fs";
 import { SQLiteStorage } from "./sqlite_storage.ts";
 import { SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";
 import { StorageError } from "../model/errors.ts";
-import { makeAlert } from "../tests/_alert_factory.ts";
+import { type HistorySpec, makeAlert } from "../tests/_alert_factory.ts";
+import type { AlertRecord } from "../model/alert_record.ts";
 import { withTempDir } from "../tests/_support.ts";
 import type { StoredAlert } from "../model/stored_alert.ts";
 import { type SourceState, trackAlerts } from "../tracking/reassociation_tracker.ts";
@@ -574,6 +575,119 @@ Deno.test("heavy histories: set-based state writes leave the rows tracking in me
       }
     } finally {
       db.close();
+    }
+  });
+});
+
+Deno.test("plain observations written by set-based statements leave the same whole rows as tracking each in memory", async () => {
+  // A seeded stream of heavy-history alerts: DIAObjects re-observed visit after visit, with
+  // first sightings among known DIASources in one history, associations and reassociation
+  // times (grouped and changing), alerts delivered late and two of one DIAObject in a batch, a
+  // DIASource first seen without a DIAObject, and two runs.
+  let seed = 11;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const OBJECTS = 6;
+  const base = 170_000_000_000_000_000n;
+  const pools = Array.from(
+    { length: OBJECTS },
+    (_, o) => Array.from({ length: 60 }, (_, k) => base + BigInt(o) * 1_000_000n + BigInt(k)),
+  );
+  const alerts: AlertRecord[] = [];
+  for (let visit = 0; visit < 8; visit++) {
+    for (let o = 0; o < OBJECTS; o++) {
+      const id = base + 900_000_000n + BigInt(visit * OBJECTS + o);
+      const seen = pools[o]!.slice(0, 20 + visit * 5);
+      const history = seen.map((h, k): HistorySpec => {
+        // Object 1's entries carry an SSObject, object 2's a reassociation time that moves;
+        // a few entries of object 3 change association at visit 5.
+        if (o === 1) return [h, SS];
+        if (o === 2) return [h, SS, 61000.25 + (visit >= 4 ? 1 : 0)];
+        if (o === 3 && k % 7 === 0 && visit >= 5) return [h, SS - 1n];
+        return [h, 0n];
+      });
+      // DIASources first seen in an alert without a DIAObject, later in object 4's history.
+      const diaObjectId = o === 5 && visit < 2 ? null : 5_000_000n + BigInt(o);
+      if (o === 4 && visit >= 3) history.push([base + 5_000_000n, 0n], [base + 5_000_001n, 0n]);
+      const extra: HistorySpec[] = o === 5 && visit < 2
+        ? [[base + 5_000_000n, 0n], [base + 5_000_001n, 0n]]
+        : [];
+      alerts.push(makeAlert(id, {
+        diaObjectId,
+        midpointMjdTai: 61000 + visit + (o % 2) * 0.5,
+        history: [...history, ...extra],
+      }));
+    }
+  }
+  // Some alerts late: moved a few places back.
+  const order = alerts.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    if (random() < 0.25) {
+      const j = Math.max(0, i - 1 - Math.floor(random() * 8));
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+  }
+  const batches: number[][] = [];
+  for (let at = 0; at < order.length;) {
+    const size = 1 + Math.floor(random() * 7);
+    batches.push(order.slice(at, at + size));
+    at += size;
+  }
+
+  const tables = async (path: string, plainGroupMin: number) => {
+    {
+      await using storage = new SQLiteStorage(path, { plainGroupMin });
+      await storage.initialize();
+      for (const [run, part] of [[0, batches.slice(0, 12)], [1, batches.slice(12)]] as const) {
+        const runId = await storage.beginRun("test", { run });
+        for (const batch of part) {
+          // Fresh records each time: tracking writes into them.
+          const records = batch.map((i) => structuredClone(alerts[i]!));
+          await storage.writeBatch(runId, {
+            source: "test",
+            alerts: stored(...records),
+            quarantine: [],
+            cursors: [],
+          });
+        }
+        await storage.finishRun(runId, "completed", null);
+      }
+    }
+    const db = readOnly(path);
+    try {
+      const all = (sql: string) => {
+        const statement = db.prepare(sql);
+        statement.setReadBigInts(true);
+        return statement.all();
+      };
+      return {
+        sources: all("SELECT * FROM processed_sources ORDER BY dia_source_id"),
+        detections: all(
+          `SELECT dia_source_id, reason, old_ss_object_id, new_ss_object_id, old_reassoc_time,
+             new_reassoc_time, alert_dia_source_id, run_id, observed_mjd
+           FROM reassociations ORDER BY dia_source_id, alert_dia_source_id, reason`,
+        ),
+        flags: all(
+          "SELECT dia_source_id, is_reassociation, reassociation_reason FROM alerts ORDER BY 1",
+        ),
+        runs: all(
+          `SELECT alerts_ingested, new_sources, reassociations_detected FROM ingestion_runs
+           ORDER BY run_id`,
+        ),
+      };
+    } finally {
+      db.close();
+    }
+  };
+  await withTempDir("lsst-plain-", async (dir) => {
+    const tracked = await tables(join(dir, "tracked.db"), Infinity);
+    assert.ok(tracked.sources.length > 300);
+    assert.ok(tracked.detections.length > 10);
+    for (const min of [1, 8]) {
+      const plain = await tables(join(dir, `plain-${min}.db`), min);
+      assert.deepEqual(plain, tracked, `plainGroupMin ${min}`);
     }
   });
 });

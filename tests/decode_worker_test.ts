@@ -169,3 +169,44 @@ Deno.test("decode worker: resumed and limited reads match", async () => {
     assert.deepStrictEqual(await read(path, true, { limit: 9 }), all.slice(0, 9));
   });
 });
+
+Deno.test("decode worker: a block's bytes are released once its records are acknowledged, and the alerts after it read the same", async () => {
+  await withTempDir("lsst-decode-worker-", async (dir) => {
+    const path = join(dir, "alerts.avro");
+    await writeContainer(path, "null");
+    const inline = await read(path, false);
+    for (
+      const [readAheadBytes, readAheadBlocks] of [[1, 1], [1 << 20, 2], [64 << 20, 8]] as const
+    ) {
+      await using source = new FileSource({ path, readAheadBytes, readAheadBlocks });
+      const items: unknown[] = [];
+      let batch: SourcedAlert[] = [];
+      const store = async () => {
+        // As the pipeline does: each record is used before its batch is acknowledged.
+        items.push(...batch.map(plain));
+        await source.acknowledge(batch.map((item) => item.cursor).slice(-1));
+        batch = [];
+      };
+      let released = 0;
+      for await (const item of source.alerts()) {
+        batch.push(item);
+        if (batch.length === 8) {
+          const first = batch[0] as SourcedAlert & { kind: "alert" };
+          await store();
+          // Records of a released block read as empty.
+          if (first.raw?.payload.length === 0) released++;
+        }
+      }
+      await store();
+      assert.deepStrictEqual(items, inline, `read ahead ${readAheadBytes} B, ${readAheadBlocks}`);
+      assert.ok(released > 0, "blocks were released");
+    }
+  });
+});
+
+Deno.test("FileSource refuses read-ahead limits that are not positive integers", () => {
+  for (const readAheadBytes of [0, -1, 1.5, Number.NaN]) {
+    assert.throws(() => new FileSource({ path: ".", readAheadBytes }), RangeError);
+  }
+  assert.throws(() => new FileSource({ path: ".", readAheadBlocks: 0 }), RangeError);
+});

@@ -26,6 +26,7 @@ import {
   SQLiteStorage,
 } from "../mod.ts";
 import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
+import { MessageReader } from "../sources/kafka/_message_reader.ts";
 import { fixturesDir, queryDatabase, sized, testWith, withTempDir } from "./_support.ts";
 import {
   BOOTSTRAP,
@@ -605,6 +606,80 @@ kafkaTest(
       });
       const [cursor] = queryDatabase(db, "SELECT position FROM source_cursors");
       assert.equal(cursor?.position, String(messages.length - 1));
+    });
+  },
+);
+
+kafkaTest(
+  "the decode worker stores exactly what the consuming thread stores: alerts, payloads, quarantine, cursors",
+  async () => {
+    const topic = await createTopic("worker", 3);
+    const { values } = await mockMessages(400, 61, true);
+    // Each object's alerts on one partition, so both runs see them in the same order (the
+    // worker interleaves partitions, and tracking depends on each object's order only).
+    const partitions: Uint8Array[][] = [[], [], []];
+    for (const value of values) {
+      const { packet } = await decodeFrame(value);
+      const source = packet.diaSource as Packet;
+      const key = BigInt((source.diaObjectId as bigint | null) ?? 0n) || diaSourceIdOf(packet);
+      partitions[Number(key % 3n)]!.push(value);
+    }
+    // ZTF container messages (decoded on the consuming thread) and broken messages among them.
+    const ztf = await Promise.all(
+      ["2019_01_10_739260766315010006.avro", "472263571115115000.avro"].map((name) =>
+        Deno.readFile(join(FIXTURES as string, "ztf", name))
+      ),
+    );
+    const garbage = new Uint8Array([0x7b, 1, 2, 3, 4, 5, 6, 7]);
+    const unknownId = frame(4242, values[0]!.subarray(5));
+    const truncated = values[1]!.subarray(0, 300);
+    partitions[0]!.splice(20, 0, ztf[0]!, garbage);
+    partitions[1]!.splice(40, 0, unknownId, new Uint8Array(0));
+    partitions[2]!.splice(60, 0, truncated, ztf[1]!);
+    for (const [partition, messages] of partitions.entries()) {
+      await client().produce(topic, messages, { compression: "snappy", partition });
+    }
+    const total = partitions.reduce((n, p) => n + p.length, 0);
+
+    await withTempDir("lsst-kafka-", async (dir) => {
+      const tables: Record<string, string> = {};
+      for (const decodeWorker of [false, true]) {
+        const db = join(dir, `worker-${decodeWorker}.db`);
+        const chunks = MessageReader.chunks;
+        {
+          await using storage = new SQLiteStorage(db);
+          const run = await ingestKafka(
+            storage,
+            { topics: [topic], groupId: unique("worker"), decodeWorker },
+            { limit: total, batchSize: 50, keepRaw: true },
+          );
+          assert.equal(run.status, "completed");
+          assert.equal(run.recordsRead, total);
+          assert.equal(run.alertsQuarantined, 4);
+        }
+        assert.equal(MessageReader.chunks > chunks, decodeWorker, "the worker ran only if asked");
+        tables[String(decodeWorker)] = JSON.stringify(
+          [
+            "SELECT * FROM alerts ORDER BY dia_source_id",
+            "SELECT * FROM processed_sources ORDER BY dia_source_id",
+            "SELECT dia_source_id, alert_dia_source_id, reason FROM reassociations ORDER BY 1, 2",
+            "SELECT dia_source_id, schema_fingerprint, hex(payload) FROM raw_alerts ORDER BY 1",
+            "SELECT stream, position, error, hex(raw) FROM quarantine ORDER BY stream, position",
+            "SELECT stream, position, identity FROM source_cursors ORDER BY stream",
+          ].map((sql) =>
+            queryDatabase(db, sql).map((row) => {
+              const { run_id: _run, ingested_at: _at, updated_at: _updated, ...rest } = row;
+              return rest;
+            })
+          ),
+          (_, v) => typeof v === "bigint" ? `${v}n` : v,
+        );
+      }
+      assert.equal(tables.true, tables.false);
+      const stored = JSON.parse(tables.true!) as unknown[][];
+      assert.equal(stored[0]!.length, 400 + 2, "every alert, the ZTF ones included");
+      assert.equal(stored[3]!.length, 400 + 2, "a payload for each");
+      assert.equal(stored[5]!.length, 3, "a cursor for each partition");
     });
   },
 );

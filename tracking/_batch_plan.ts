@@ -9,9 +9,11 @@
  * 1. {@linkcode rowCandidates}: the record each DIASource's `alerts` row takes. The storage
  *    upserts them — a new row, or an alert packet replacing a row kept from a snapshot — and
  *    says which it wrote.
- * 2. {@linkcode observedRecords}: what tracking observes. The storage loads their states, the
- *    stored snapshots of their DIASources and, when a snapshot has no reassociation time, the
- *    import time ({@linkcode importTime}); then `trackAlerts()` runs.
+ * 2. {@linkcode observedRecords}: what tracking observes. A storage may first settle the plain
+ *    observations ({@linkcode plainObservations}) with set-based statements; it loads the states
+ *    of the others ({@linkcode observedIds}), the stored snapshots of their DIASources and, when
+ *    a snapshot has no reassociation time, the import time ({@linkcode importTime}); then
+ *    `trackAlerts()` runs on what is not settled.
  * 3. The storage stores the batch's snapshots, reads each replayed DIASource's observations,
  *    and {@linkcode settleDetections} says which detections to remove and add and which alerts'
  *    flags to recompute.
@@ -20,8 +22,14 @@
  */
 
 import type { AlertRecord, ReassociationDetection } from "../model/alert_record.ts";
-import { historyColumns } from "../model/history_columns.ts";
-import type { SourceState, StateLookup, TrackResult } from "./reassociation_tracker.ts";
+import { historyColumns, historyLength } from "../model/history_columns.ts";
+import type {
+  SettledObservations,
+  SourceState,
+  StateLookup,
+  TrackResult,
+} from "./reassociation_tracker.ts";
+import { IdMap } from "../model/id_map.ts";
 import { planReplay, type ReplayInput, type StoredDetection } from "./_replay_plan.ts";
 import type { StoredAlert } from "../model/stored_alert.ts";
 
@@ -86,23 +94,144 @@ export function observedRecords(
  * Every DIASource id the records observe (duplicates possible), for loading their states.
  *
  * @param records What tracking observes.
+ * @param settled Observations the storage settled, left out.
  * @returns Triggering and history DIASource ids.
  */
-export function observedIds(records: readonly AlertRecord[]): bigint[] {
+export function observedIds(
+  records: readonly AlertRecord[],
+  settled?: SettledObservations,
+): bigint[] {
   const ids: bigint[] = [];
   for (const alert of records) {
     ids.push(alert.diaSourceId);
     if (alert.snapshot) continue;
+    const skip = settled?.get(alert);
     const columns = historyColumns(alert);
     if (columns !== null) {
-      for (let at = columns.start; at < columns.start + columns.length; at++) {
-        ids.push(columns.ids[at] as bigint);
+      const { start, length } = columns;
+      for (let at = start; at < start + length; at++) {
+        if (skip === undefined || skip[at - start] !== 1) ids.push(columns.ids[at] as bigint);
       }
     } else {
-      for (const entry of alert.history) ids.push(entry.diaSourceId);
+      for (const [i, entry] of alert.history.entries()) {
+        if (skip === undefined || skip[i] !== 1) ids.push(entry.diaSourceId);
+      }
     }
   }
   return ids;
+}
+
+/** History entries of one alert with one association, which a storage may settle as a set. */
+export interface PlainGroup {
+  /** The alert that carries them: its DIAObject, time and id. */
+  alert: AlertRecord;
+  /** Their SSObject in that alert (`null` = none). */
+  ssObjectId: bigint | null;
+  /** Their reassociation time in that alert (`null` = not provided). */
+  reassocTime: number | null;
+  /** The DIASources. */
+  ids: bigint[];
+  /** Their positions in the alert's history. */
+  entries: number[];
+}
+
+/**
+ * The history observations a storage may fold without states in memory, as sets: those of
+ * DIASources observed exactly once by the records (as an alert's own DIASource or in a history;
+ * snapshots count) and not `held` in memory, grouped by alert and association, in arrival
+ * order. For such an observation the fold of `trackAlerts()` is, in two cases, a change a
+ * set-based statement can make:
+ *
+ * - **first sighting** (no state stored): a new state with the alert's DIAObject, the group's
+ *   association, the alert's time as first and latest sighting and its id as the latest alert,
+ *   seen once, one segment, first and last run the run;
+ * - **plain re-observation**: the stored state has the group's SSObject (both `null` counts), and
+ *   its reassociation time when the group has one; a DIAObject, or the alert has none; and a
+ *   latest observation before this one (earlier time, or the same time and an alert id not
+ *   above the alert's; a state without a latest alert id is earliest). It takes times seen + 1,
+ *   the alert's time and id as latest, the run as last run; association, first sighting and
+ *   segments stay, and nothing is detected.
+ *
+ * Any other observation of them (association changed, late, DIAObject learnt) is left to
+ * `trackAlerts()`: the storage passes what it settled as `settled`, and loads the states of the
+ * rest. Observations of one DIASource never straddle the two paths, since it is observed once.
+ * Alerts' own DIASources are left out: one an alert, and usually first sightings, they cost
+ * tracking no more than a statement would.
+ *
+ * @param records What tracking observes, in arrival order.
+ * @param held DIASources whose states the storage holds in memory (tracked as usual).
+ * @param minGroup Smallest group worth a statement; smaller ones are left to tracking.
+ * @returns The groups.
+ * @example
+ * ```ts
+ * import { plainObservations } from "./_batch_plan.ts";
+ * plainObservations([], new Set()).length; // 0
+ * ```
+ */
+export function plainObservations(
+  records: readonly AlertRecord[],
+  held: { has(id: bigint): boolean },
+  minGroup = 1,
+): PlainGroup[] {
+  let observations = 0;
+  for (const alert of records) observations += 1 + (alert.snapshot ? 0 : historyLength(alert));
+  // How often each DIASource is observed; 2 stands for "more than once".
+  const seen = new IdMap<number>(observations * 2);
+  const count = (id: bigint) => {
+    seen.set(id, seen.get(id) === undefined ? 1 : 2);
+  };
+  for (const alert of records) {
+    count(alert.diaSourceId);
+    if (alert.snapshot) continue;
+    const columns = historyColumns(alert);
+    if (columns !== null) {
+      const { ids, start, length } = columns;
+      for (let at = start; at < start + length; at++) count(ids[at] as bigint);
+    } else {
+      for (const entry of alert.history) count(entry.diaSourceId);
+    }
+  }
+  const groups: PlainGroup[] = [];
+  for (const alert of records) {
+    if (alert.snapshot) continue;
+    // An alert's entries share one association, as a rule: a short list to search.
+    const own: PlainGroup[] = [];
+    const add = (
+      entry: number,
+      id: bigint,
+      ssObjectId: bigint | null,
+      reassocTime: number | null,
+    ) => {
+      if (seen.get(id) !== 1 || held.has(id)) return;
+      for (const group of own) {
+        if (group.ssObjectId === ssObjectId && group.reassocTime === reassocTime) {
+          group.ids.push(id);
+          group.entries.push(entry);
+          return;
+        }
+      }
+      own.push({ alert, ssObjectId, reassocTime, ids: [id], entries: [entry] });
+    };
+    const columns = historyColumns(alert);
+    if (columns !== null) {
+      const { ids, ssObjectIds, reassocTimes, flags, start, length } = columns;
+      for (let at = start; at < start + length; at++) {
+        const flag = flags[at] as number;
+        add(
+          at - start,
+          ids[at] as bigint,
+          flag & 1 ? null : ssObjectIds[at] as bigint,
+          flag & 2 ? null : reassocTimes[at] as number,
+        );
+      }
+    } else {
+      for (const [i, entry] of alert.history.entries()) {
+        add(i, entry.diaSourceId, entry.ssObjectId, entry.ssObjectReassocTimeMjdTai);
+      }
+    }
+    for (const group of own) if (group.ids.length >= minGroup) groups.push(group);
+  }
+  return groups;
 }
 
 /**

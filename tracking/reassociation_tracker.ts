@@ -235,8 +235,21 @@ export interface TrackResult {
   snapshots: Observation[];
 }
 
+/**
+ * History observations a storage folded itself before tracking (see `plainObservations()` in
+ * `_batch_plan.ts`): first sightings and plain re-observations of DIASources observed once in
+ * the batch, which need no state in memory. By alert, a mark (1) for each settled entry of its
+ * history, by position.
+ */
+export type SettledObservations = ReadonlyMap<AlertRecord, Uint8Array>;
+
 /** Options of {@linkcode trackAlerts}. */
 export interface TrackOptions {
+  /**
+   * Observations the storage already folded into its stored states: they are skipped, their
+   * states neither read nor reported. Default none.
+   */
+  settled?: SettledObservations;
   /**
    * When snapshots without a reassociation time are observed (MJD TAI): the time of the
    * import, after every alert already stored. Default: the latest time the batch observes.
@@ -284,8 +297,14 @@ export function trackAlerts(
 ): TrackResult {
   // Changed states in first-touched order; `touched` marks them (faster than a Set of objects).
   const changed: SourceState[] = [];
+  const settled = options.settled ?? null;
+  // Sized for what is tracked here: with most of a batch settled, a few hundred states, not
+  // tens of thousands.
   let observations = 0;
-  for (const alert of alerts) observations += 1 + historyLength(alert);
+  for (const alert of alerts) {
+    observations += 1 + historyLength(alert);
+    for (const mark of settled?.get(alert) ?? []) observations -= mark;
+  }
   const touched = new IdMap<true>(observations * 2);
   const previous = new Map<SourceState, StoredState>();
   const detections: ReassociationDetection[] = [];
@@ -424,10 +443,12 @@ export function trackAlerts(
       alert.ssObjectId,
       alert.ssObjectReassocTimeMjdTai,
     );
+    const skip = settled?.get(alert);
     const columns = historyColumns(alert);
     if (columns !== null) {
-      const { ids, ssObjectIds, reassocTimes, flags } = columns;
-      for (let at = columns.start, end = at + columns.length; at < end; at++) {
+      const { ids, ssObjectIds, reassocTimes, flags, start } = columns;
+      for (let at = start, end = at + columns.length; at < end; at++) {
+        if (skip !== undefined && skip[at - start] === 1) continue;
         const flag = flags[at] as number;
         observe(
           alert,
@@ -440,7 +461,8 @@ export function trackAlerts(
       }
       continue;
     }
-    for (const entry of alert.history) {
+    for (const [i, entry] of alert.history.entries()) {
+      if (skip !== undefined && skip[i] === 1) continue;
       observe(
         alert,
         entry.diaSourceId,

@@ -8,17 +8,19 @@
  */
 
 import type { AlertRecord } from "../../model/alert_record.ts";
-import { attachHistoryColumns } from "../../model/history_columns.ts";
+import {
+  allocateHistoryColumns,
+  attachHistoryColumns,
+  packHistory,
+} from "../../model/history_columns.ts";
 import type { BlockDecoding } from "./_block_decoder.ts";
+import { type CutoutRef, cutoutRef, cutoutView } from "../_cutout_ref.ts";
 
 /** An alert without its history and cutouts, which travel apart. */
 type AlertFields = Omit<
   AlertRecord,
   "history" | "cutoutScience" | "cutoutTemplate" | "cutoutDifference"
 >;
-
-/** A cutout: an offset and length in the block, or bytes of its own. */
-type CutoutRef = [number, number] | Uint8Array | null;
 
 /** One record in a message. */
 interface PackedRecord {
@@ -58,26 +60,14 @@ export function packBlock(
 ): { message: PackedBlock; transfer: ArrayBuffer[] } {
   let entries = 0;
   for (const r of decoding.records) entries += r.alert?.history.length ?? 0;
-  const ids = new BigInt64Array(entries);
-  const ssObjectIds = new BigInt64Array(entries);
-  const midpoints = new Float64Array(entries);
-  const reassocTimes = new Float64Array(entries);
-  const flags = new Uint8Array(entries);
+  const columns = allocateHistoryColumns(entries);
   let at = 0;
   const records = decoding.records.map(({ start, end, mapError, alert }): PackedRecord => {
     if (alert === null) {
       return { start, end, mapError, alert: null, history: [at, 0], cutouts: [null, null, null] };
     }
     const first = at;
-    for (const h of alert.history) {
-      ids[at] = h.diaSourceId;
-      if (h.ssObjectId === null) flags[at] = 1;
-      else ssObjectIds[at] = h.ssObjectId;
-      midpoints[at] = h.midpointMjdTai;
-      if (h.ssObjectReassocTimeMjdTai === null) flags[at]! |= 2;
-      else reassocTimes[at] = h.ssObjectReassocTimeMjdTai;
-      at++;
-    }
+    at = packHistory(columns, at, alert.history);
     const {
       history: _history,
       cutoutScience,
@@ -92,9 +82,9 @@ export function packBlock(
       alert: fields,
       history: [first, at - first],
       cutouts: [
-        _ref(cutoutScience, data),
-        _ref(cutoutTemplate, data),
-        _ref(cutoutDifference, data),
+        cutoutRef(cutoutScience, data),
+        cutoutRef(cutoutTemplate, data),
+        cutoutRef(cutoutDifference, data),
       ],
     };
   });
@@ -103,13 +93,9 @@ export function packBlock(
       records,
       failure: decoding.failure,
       end: decoding.end,
-      ids,
-      ssObjectIds,
-      midpoints,
-      reassocTimes,
-      flags,
+      ...columns,
     },
-    transfer: [ids.buffer, ssObjectIds.buffer, midpoints.buffer, reassocTimes.buffer, flags.buffer],
+    transfer: Object.values(columns).map((column) => column.buffer as ArrayBuffer),
   };
 }
 
@@ -127,9 +113,9 @@ export function unpackBlock(message: PackedBlock, data: Uint8Array): BlockDecodi
     const full: AlertRecord = {
       ...alert,
       history: [],
-      cutoutScience: _view(cutouts[0], data),
-      cutoutTemplate: _view(cutouts[1], data),
-      cutoutDifference: _view(cutouts[2], data),
+      cutoutScience: cutoutView(cutouts[0], data),
+      cutoutTemplate: cutoutView(cutouts[1], data),
+      cutoutDifference: cutoutView(cutouts[2], data),
     };
     // Built on demand: tracking and storage read the columns.
     attachHistoryColumns(full, {
@@ -144,15 +130,4 @@ export function unpackBlock(message: PackedBlock, data: Uint8Array): BlockDecodi
     return { start, end, mapError, alert: full };
   });
   return { records, failure: message.failure, end: message.end };
-}
-
-function _ref(bytes: Uint8Array | null, data: Uint8Array): CutoutRef {
-  if (bytes === null) return null;
-  if (bytes.buffer === data.buffer) return [bytes.byteOffset - data.byteOffset, bytes.length];
-  return bytes;
-}
-
-function _view(ref: CutoutRef, data: Uint8Array): Uint8Array | null {
-  if (ref === null || ref instanceof Uint8Array) return ref;
-  return data.subarray(ref[0], ref[0] + ref[1]);
 }

@@ -8,13 +8,12 @@
  * @module
  */
 
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { SourceError } from "../../model/errors.ts";
 import { type PackedBlock, unpackBlock } from "./_block_transfer.ts";
 import type { ContainerEvent, ContainerResume, DamagedEvent } from "./_container_events.ts";
 import type { ContainerWorkerRequest } from "./_container_worker.ts";
 import type { OcfLimits } from "../../avro/ocf_reader.ts";
+import { startWorker } from "../_start_worker.ts";
 
 /** The worker could not read on (I/O error, broken compression): like a read error in place. */
 export class ContainerReadError extends Error {
@@ -83,30 +82,11 @@ export class ContainerReader {
    * @returns The reader, or `null` when the worker could not start.
    */
   static async start(): Promise<ContainerReader | null> {
-    let worker: Worker | null = null;
-    try {
-      const url = new URL("./_container_worker.ts", import.meta.url);
-      // A bundle has no worker module beside it: read on this thread, without a load error.
-      if (url.protocol === "file:" && !existsSync(fileURLToPath(url))) return null;
-      worker = new Worker(url.href, { type: "module" });
-      const started = worker;
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("timeout")), READY_TIMEOUT_MS);
-        started.onmessage = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        started.onerror = (event) => {
-          event.preventDefault();
-          clearTimeout(timer);
-          reject(new Error(event.message));
-        };
-      });
-      return new ContainerReader(started);
-    } catch {
-      worker?.terminate();
-      return null;
-    }
+    const worker = await startWorker(
+      new URL("./_container_worker.ts", import.meta.url),
+      READY_TIMEOUT_MS,
+    );
+    return worker === null ? null : new ContainerReader(worker);
   }
 
   /**
@@ -115,7 +95,7 @@ export class ContainerReader {
    * @param path The file.
    * @param resume Where a resumed read starts, or `null`.
    * @param limits Block limits.
-   * @param aheadBytes Most block bytes decoded ahead of the consumer.
+   * @param ahead Most block bytes, and most blocks, decoded ahead of the consumer.
    * @returns The events, in file order.
    * @throws {ContainerReadError} When reading fails part way.
    * @throws {SourceError} When the worker dies.
@@ -124,12 +104,20 @@ export class ContainerReader {
     path: string,
     resume: ContainerResume | null,
     limits: OcfLimits | undefined,
-    aheadBytes: number,
+    ahead: { bytes: number; blocks: number },
   ): AsyncGenerator<ContainerEvent, void, undefined> {
     const job = ++this.#job;
     ContainerReader.reads++;
     this.#inbox = [];
-    this.#post({ type: "read", job, path, resume, limits, credit: aheadBytes });
+    this.#post({
+      type: "read",
+      job,
+      path,
+      resume,
+      limits,
+      credit: ahead.bytes,
+      blocks: ahead.blocks,
+    });
     let ended = false;
     try {
       for (;;) {
@@ -155,8 +143,10 @@ export class ContainerReader {
           continue;
         }
         const { packed, ...block } = event;
+        // Measured now: the consumer may release the bytes before asking for the next block.
+        const bytes = Math.max(1, block.data.length);
         yield { ...block, decoding: unpackBlock(packed, block.data) };
-        this.#post({ type: "ack", job, bytes: Math.max(1, block.data.length) });
+        this.#post({ type: "ack", job, bytes });
       }
     } finally {
       if (!ended) this.#post({ type: "stop", job });

@@ -1,7 +1,7 @@
 /**
  * Entry point of a container worker (see `_container_reader.ts`): reads an Avro container
  * file on its own, decodes its blocks and sends each event over, as far ahead as the reading
- * thread's credit allows.
+ * thread's credit allows (in bytes and in blocks).
  *
  * @module
  */
@@ -20,7 +20,10 @@ export type ContainerWorkerRequest =
     path: string;
     resume: ContainerResume | null;
     limits: OcfLimits | undefined;
+    /** Block bytes that may be sent ahead of the reading thread. */
     credit: number;
+    /** Blocks that may be sent ahead of the reading thread. */
+    blocks: number;
   }
   | { type: "ack"; job: number; bytes: number }
   | { type: "stop"; job: number };
@@ -32,6 +35,7 @@ const scope = self as unknown as {
 };
 let current = 0;
 let credit = 0;
+let blocks = 0;
 let wake: (() => void) | null = null;
 
 scope.onmessage = (event: MessageEvent<ContainerWorkerRequest>) => {
@@ -39,10 +43,13 @@ scope.onmessage = (event: MessageEvent<ContainerWorkerRequest>) => {
   if (request.type === "read") {
     current = request.job;
     credit = request.credit;
+    blocks = request.blocks;
     read(request).catch(() => {});
   } else if (request.job === current) {
-    if (request.type === "ack") credit += request.bytes;
-    else current = 0;
+    if (request.type === "ack") {
+      credit += request.bytes;
+      blocks++;
+    } else current = 0;
     wake?.();
   }
 };
@@ -60,18 +67,21 @@ async function read(
     for await (
       const event of containerEvents(stream, header, schema, request.limits, request.resume)
     ) {
-      while (credit <= 0 && current === job) await new Promise<void>((resolve) => (wake = resolve));
+      while ((credit <= 0 || blocks <= 0) && current === job) {
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
       if (current !== job) return;
       if (event.kind === "damaged") {
         scope.postMessage({ type: "event", job, event });
         continue;
       }
-      const data = event.data.byteOffset === 0 &&
-          event.data.byteLength === event.data.buffer.byteLength
-        ? event.data
-        : event.data.slice();
-      const { message, transfer } = packBlock(event.decoding, data);
+      // Cutouts travel as offsets into the block, the same in a copy of it.
+      const { message, transfer } = packBlock(event.decoding, event.data);
+      const whole = event.data.byteOffset === 0 &&
+        event.data.byteLength === event.data.buffer.byteLength;
+      const data = whole ? event.data : event.data.slice();
       credit -= Math.max(1, data.length);
+      blocks--;
       scope.postMessage(
         {
           type: "event",

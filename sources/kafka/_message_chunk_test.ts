@@ -1,0 +1,184 @@
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { createAvroType } from "../../avro/avro_schema.ts";
+import { encodeOcf } from "../../avro/ocf_writer.ts";
+import { decodeFramed, messageFormat } from "../../formats/_message_decoder.ts";
+import { SchemaResolver } from "../../formats/schema_resolver.ts";
+import type { StoredSchema } from "../../model/stored_schema.ts";
+import type { KafkaRecord } from "./_kafka_client.ts";
+import {
+  decodeChunk,
+  interleaveBatches,
+  type MessageSchema,
+  unpackChunk,
+  wantedSchemaIds,
+} from "./_message_chunk.ts";
+
+// A minimal LSST-shaped schema with a history and a cutout, so these tests need no fixtures;
+// the official schemas go through the worker in tests/kafka_test.ts.
+const SOURCE = {
+  type: "record",
+  name: "diaSource",
+  namespace: "lsst.v99_0",
+  fields: [
+    { name: "diaSourceId", type: "long" },
+    { name: "diaObjectId", type: ["null", "long"], default: null },
+    { name: "ssObjectId", type: ["null", "long"], default: null },
+    { name: "midpointMjdTai", type: "double" },
+    { name: "ra", type: "double" },
+    { name: "dec", type: "double" },
+  ],
+};
+const SCHEMA = {
+  type: "record",
+  name: "alert",
+  namespace: "lsst.v99_0",
+  fields: [
+    { name: "diaSourceId", type: "long" },
+    { name: "diaSource", type: SOURCE },
+    {
+      name: "prvDiaSources",
+      type: ["null", { type: "array", items: "lsst.v99_0.diaSource" }],
+      default: null,
+    },
+    { name: "cutoutDifference", type: ["null", "bytes"], default: null },
+  ],
+};
+const ID = 9900;
+const TYPE = createAvroType(SCHEMA);
+const BASE = 170_587_117_485_817_955n;
+
+function source(id: bigint, midpoint: number, ssObjectId = 0n): Record<string, unknown> {
+  return { diaSourceId: id, diaObjectId: 77n, ssObjectId, midpointMjdTai: midpoint, ra: 1, dec: 2 };
+}
+
+function framed(i: number, schemaId = ID): Uint8Array {
+  const id = BASE + BigInt(i);
+  const history = Array.from(
+    { length: i % 4 },
+    (_, h) => source(id - 10n - BigInt(h), 60000 + h, BigInt(h)),
+  );
+  const body = TYPE.toBuffer({
+    diaSourceId: id,
+    diaSource: source(id, 61000 + i),
+    prvDiaSources: history.length === 0 ? null : history,
+    cutoutDifference: i % 2 === 0 ? null : Buffer.from([i, 1, 2, 3]),
+  });
+  const out = new Uint8Array(5 + body.length);
+  new DataView(out.buffer).setInt32(1, schemaId);
+  out.set(body, 5);
+  return out;
+}
+
+function record(value: Uint8Array | null, offset: number, partition = 0): KafkaRecord {
+  return { topic: "t", partition, offset: String(offset), value };
+}
+
+/** What the consuming thread decodes on its own (KafkaSource's own path): the reference. */
+async function expected(value: Uint8Array, resolver: SchemaResolver) {
+  try {
+    messageFormat(value, "auto");
+    return await decodeFramed(value, resolver, "kafka");
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+async function compiled(): Promise<
+  { schemas: Map<number, MessageSchema>; stored: StoredSchema; resolver: SchemaResolver }
+> {
+  const json = JSON.stringify(SCHEMA);
+  const schema = await new SchemaResolver().fromJson(json);
+  const stored = {
+    fingerprint: schema.fingerprint,
+    id: ID,
+    version: schema.version,
+    survey: schema.survey,
+    json,
+  };
+  const resolver = new SchemaResolver({
+    store: {
+      schemaById: (id: number) => Promise.resolve(id === ID ? stored : null),
+      saveSchema: () => Promise.resolve(),
+    },
+  });
+  return { schemas: new Map([[ID, schema]]), stored, resolver };
+}
+
+Deno.test("decodeChunk() and unpackChunk() give the alerts, payloads and errors decodeFramed() gives", async () => {
+  const { schemas, stored, resolver } = await compiled();
+  const good = Array.from({ length: 9 }, (_, i) => framed(i));
+  const truncated = framed(3).subarray(0, 20);
+  const garbage = new Uint8Array([0x7b, 1, 2, 3, 4, 5]);
+  const trailing = new Uint8Array([...framed(5), 0]);
+  const values = [...good.slice(0, 4), truncated, garbage, trailing, ...good.slice(4)];
+  const records = values.map((value, i) => record(value, 100 + i));
+  const { chunk, transfer } = decodeChunk(records, schemas, "auto", "kafka");
+  assert.ok(transfer.includes(chunk.data.buffer as ArrayBuffer));
+  // Across threads the chunk is cloned: do the same here.
+  const messages = unpackChunk(structuredClone(chunk, { transfer }), () => stored);
+
+  assert.equal(messages.length, values.length);
+  for (const [i, { record: got, decoded }] of messages.entries()) {
+    assert.deepEqual(got, records[i], `record ${i}`);
+    const reference = await expected(values[i]!, resolver);
+    if (reference instanceof Error) {
+      assert.ok(decoded instanceof Error, `message ${i} is rejected`);
+      assert.equal(decoded.message, reference.message);
+      assert.equal(decoded.name, reference.name);
+    } else {
+      assert.ok(decoded !== null && !(decoded instanceof Error), `message ${i} is decoded`);
+      assert.deepEqual(decoded.alert, reference.alert);
+      assert.deepEqual(decoded.alert.history, reference.alert.history);
+      assert.deepEqual(decoded.raw, reference.raw);
+    }
+  }
+  // Cutouts and payloads are views into the bytes that travelled, not copies.
+  const odd = messages[1]!.decoded as { alert: { cutoutDifference: Uint8Array | null } };
+  assert.equal(odd.alert.cutoutDifference?.buffer, messages[1]!.record.value?.buffer);
+});
+
+Deno.test("decodeChunk() leaves to the consuming thread what it cannot decode alone", async () => {
+  const { schemas, stored } = await compiled();
+  const ocf = new Uint8Array(
+    [...encodeOcf(JSON.stringify(SCHEMA), TYPE, [])].flatMap((part) => [...part]),
+  );
+  const values = [framed(1, 4242), ocf, null, new Uint8Array(0), framed(2)];
+  const records = values.map((value, i) => record(value, i));
+  assert.deepEqual(wantedSchemaIds(records, schemas, "auto"), [4242]);
+  assert.deepEqual(wantedSchemaIds(records, schemas, "ocf"), []);
+  const unresolved = new Map<number, MessageSchema | null>([...schemas, [4242, null]]);
+  const { chunk } = decodeChunk(records, unresolved, "auto", "kafka");
+  const messages = unpackChunk(chunk, () => stored);
+  assert.equal(messages[0]!.decoded, null, "a schema the consuming thread could not resolve");
+  assert.equal(messages[1]!.decoded, null, "a container message");
+  assert.equal((messages[2]!.decoded as Error).message, "The message has no value");
+  assert.equal(messages[2]!.record.value, null);
+  assert.equal((messages[3]!.decoded as Error).message, "The message has no value");
+  assert.deepEqual(messages[3]!.record.value, new Uint8Array(0));
+  assert.ok(messages[4]!.decoded !== null && !(messages[4]!.decoded instanceof Error));
+  // Told that every message is a container, the worker decodes none.
+  const { chunk: asOcf } = decodeChunk(records.slice(4), schemas, "ocf", "kafka");
+  assert.deepEqual(asOcf.outcomes, [null]);
+});
+
+Deno.test("interleaveBatches() takes each partition's messages in order, a slice of each in turn", () => {
+  const batch = (partition: number, from: number, count: number) =>
+    Array.from({ length: count }, (_, i) => record(new Uint8Array(10), from + i, partition));
+  const batches = [batch(0, 0, 7), batch(1, 100, 3), batch(2, 200, 5), batch(0, 7, 2)];
+  const chunks = [...interleaveBatches(batches, 6, 1 << 20)];
+  const names = chunks.map((chunk) => chunk.map((r) => `${r.partition}:${r.offset}`));
+  assert.deepEqual(names, [
+    ["0:0", "0:1", "1:100", "1:101", "2:200", "2:201"],
+    ["0:2", "0:3", "1:102", "2:202", "2:203", "0:4"],
+    ["0:5", "0:6", "2:204", "0:7", "0:8"],
+  ]);
+  // Bytes end a chunk after the message that reaches them; nothing is lost or repeated.
+  const small = [...interleaveBatches(batches, 100, 25)];
+  assert.ok(small.every((chunk) => chunk.length <= 3));
+  assert.deepEqual(
+    small.flat().map((r) => `${r.partition}:${r.offset}`).sort(),
+    batches.flat().map((r) => `${r.partition}:${r.offset}`).sort(),
+  );
+  assert.deepEqual([...interleaveBatches([], 10, 10)], []);
+});
