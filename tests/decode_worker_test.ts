@@ -18,36 +18,9 @@ import { FileSource } from "../sources/file/file_source.ts";
 import { writeOcfFile } from "../avro/ocf_writer.ts";
 import { mulberry32 } from "./_fuzz.ts";
 import { withTempDir } from "./_support.ts";
+import { minimalLsstSchema } from "./_minimal_schema.ts";
 
-const SOURCE = {
-  type: "record",
-  name: "diaSource",
-  namespace: "lsst.v99_0",
-  fields: [
-    { name: "diaSourceId", type: "long" },
-    { name: "diaObjectId", type: ["null", "long"], default: null },
-    { name: "ssObjectId", type: ["null", "long"], default: null },
-    { name: "midpointMjdTai", type: "double" },
-    { name: "ra", type: "double" },
-    { name: "dec", type: "double" },
-    { name: "ssObjectReassocTimeMjdTai", type: ["null", "double"], default: null },
-  ],
-};
-const SCHEMA = {
-  type: "record",
-  name: "alert",
-  namespace: "lsst.v99_0",
-  fields: [
-    { name: "diaSourceId", type: "long" },
-    { name: "diaSource", type: SOURCE },
-    {
-      name: "prvDiaSources",
-      type: ["null", { type: "array", items: "lsst.v99_0.diaSource" }],
-      default: null,
-    },
-    { name: "cutoutDifference", type: ["null", "bytes"], default: null },
-  ],
-};
+const SCHEMA = minimalLsstSchema({ reassocTime: true, cutout: true });
 const TYPE = createAvroType(SCHEMA);
 
 function packets(count: number, seed: number): Record<string, unknown>[] {

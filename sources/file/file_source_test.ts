@@ -8,36 +8,9 @@ import { encodeOcf } from "../../avro/ocf_writer.ts";
 import { SourceError } from "../../model/errors.ts";
 import { SQLiteStorage } from "../../storage/sqlite_storage.ts";
 import type { SourcedAlert } from "../alert_source.ts";
+import { minimalLsstSchema } from "../../tests/_minimal_schema.ts";
 
-// A minimal LSST-shaped schema: the fields toAlertRecord reads, under Rubin's naming, so these
-// tests need no fixtures. The official schemas are exercised in tests/file_ingest_test.ts.
-const SOURCE = {
-  type: "record",
-  name: "diaSource",
-  namespace: "lsst.v99_0",
-  fields: [
-    { name: "diaSourceId", type: "long" },
-    { name: "diaObjectId", type: ["null", "long"], default: null },
-    { name: "ssObjectId", type: ["null", "long"], default: null },
-    { name: "midpointMjdTai", type: "double" },
-    { name: "ra", type: "double" },
-    { name: "dec", type: "double" },
-  ],
-};
-const SCHEMA = {
-  type: "record",
-  name: "alert",
-  namespace: "lsst.v99_0",
-  fields: [
-    { name: "diaSourceId", type: "long" },
-    { name: "diaSource", type: SOURCE },
-    {
-      name: "prvDiaSources",
-      type: ["null", { type: "array", items: "lsst.v99_0.diaSource" }],
-      default: null,
-    },
-  ],
-};
+const SCHEMA = minimalLsstSchema();
 const JSON_SCHEMA = JSON.stringify(SCHEMA);
 const TYPE = createAvroType(SCHEMA);
 const BASE = 170_587_117_485_817_955n;

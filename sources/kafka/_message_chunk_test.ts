@@ -13,37 +13,9 @@ import {
   unpackChunk,
   wantedSchemaIds,
 } from "./_message_chunk.ts";
+import { minimalLsstSchema } from "../../tests/_minimal_schema.ts";
 
-// A minimal LSST-shaped schema with a history and a cutout, so these tests need no fixtures;
-// the official schemas go through the worker in tests/kafka_test.ts.
-const SOURCE = {
-  type: "record",
-  name: "diaSource",
-  namespace: "lsst.v99_0",
-  fields: [
-    { name: "diaSourceId", type: "long" },
-    { name: "diaObjectId", type: ["null", "long"], default: null },
-    { name: "ssObjectId", type: ["null", "long"], default: null },
-    { name: "midpointMjdTai", type: "double" },
-    { name: "ra", type: "double" },
-    { name: "dec", type: "double" },
-  ],
-};
-const SCHEMA = {
-  type: "record",
-  name: "alert",
-  namespace: "lsst.v99_0",
-  fields: [
-    { name: "diaSourceId", type: "long" },
-    { name: "diaSource", type: SOURCE },
-    {
-      name: "prvDiaSources",
-      type: ["null", { type: "array", items: "lsst.v99_0.diaSource" }],
-      default: null,
-    },
-    { name: "cutoutDifference", type: ["null", "bytes"], default: null },
-  ],
-};
+const SCHEMA = minimalLsstSchema({ cutout: true });
 const ID = 9900;
 const TYPE = createAvroType(SCHEMA);
 const BASE = 170_587_117_485_817_955n;
