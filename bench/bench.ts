@@ -21,6 +21,7 @@
  */
 
 import { fileURLToPath } from "node:url";
+import { ingestV8Flags } from "./_ingest_flags.ts";
 
 type Figures = Record<string, string | number>;
 
@@ -31,8 +32,6 @@ interface Case {
 }
 
 const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net", "--allow-run"];
-// As the ingest task runs (see deno.json).
-const V8_FLAGS = "--v8-flags=--max-semi-space-size=16";
 
 const CASES: Case[] = [
   ...[100_000, 250_000, 500_000, 1_000_000].map((count) => ({
@@ -105,7 +104,8 @@ for (const c of selected) {
     const script = fileURLToPath(new URL(c.script, import.meta.url));
     const args = c.suite === "mock" ? [...c.args, dir] : [...c.args, shared, dir];
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", ...PERMISSIONS, V8_FLAGS, script, ...args],
+      // With the V8 flags the ingest task runs with.
+      args: ["run", ...PERMISSIONS, ...ingestV8Flags(), script, ...args],
       stdout: "piped",
       stderr: "inherit",
     }).output();

@@ -33,6 +33,7 @@ import { MockSource } from "../sources/mock/mock_source.ts";
 import type { QuarantineEntry } from "../storage/storage.ts";
 import { SQLiteStorage } from "../storage/sqlite_storage.ts";
 import { samplePeakMemory } from "./_measure.ts";
+import { ingestV8Flags } from "./_ingest_flags.ts";
 
 type Figure = "cutouts" | "minimal" | "minimal-nosync" | "ingest-cutouts" | "ingest";
 
@@ -82,7 +83,7 @@ async function runAll(count: number, work: string): Promise<Record<string, unkno
           "--allow-read",
           "--allow-write",
           "--allow-env",
-          "--v8-flags=--max-semi-space-size=16",
+          ...ingestV8Flags(),
           script,
           "--figure",
           figure,

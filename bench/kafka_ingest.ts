@@ -32,6 +32,7 @@ import {
 import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
 import { samplePeakMemory } from "./_measure.ts";
 import { fixturesDir } from "./_fixtures.ts";
+import { ingestV8Flags } from "./_ingest_flags.ts";
 
 /** What one measurement prints. */
 interface Measurement {
@@ -101,7 +102,7 @@ async function compare(): Promise<void> {
         "--allow-write",
         "--allow-env",
         "--allow-net",
-        "--v8-flags=--max-semi-space-size=16",
+        ...ingestV8Flags(),
         fileURLToPath(import.meta.url),
         "--measure",
         kind,

@@ -8,41 +8,10 @@ import { isConformingFits } from "./_fits_check.ts";
 import { normalizeFits } from "./fits_normalizer.ts";
 import { readFits } from "./fits_reader.ts";
 import { encodeFits, FITS_BLOCK } from "./fits_writer.ts";
+import { rubinShapedFits as sample } from "../tests/_fits_sample.ts";
 
 const FIXTURES = fixturesDir();
 const ascii = new TextEncoder();
-
-/** A 3-HDU file with the kinds of cards the check parses: strings, reals, logicals, comments. */
-function sample(): Uint8Array {
-  return encodeFits([
-    {
-      width: 4,
-      height: 3,
-      data: Float32Array.from({ length: 12 }, (_, i) => i - 5.5),
-      cards: [
-        { key: "BUNIT", value: "nJy" },
-        { key: "OBSERVER", value: "O'Brien ''quoted''" },
-        { key: "EMPTY", value: "" },
-        { key: "CUTMINX", value: -739 },
-        { key: "PC1_1", value: -4.8390638600464e-05, comment: "a real / with a slash" },
-        { key: "FLAGGED", value: false },
-        { key: "COMMENT", comment: "  commentary text" },
-      ],
-    },
-    {
-      width: 4,
-      height: 3,
-      data: new Float32Array(12).fill(0.25),
-      cards: [{ key: "EXTNAME", value: "UNCERT" }],
-    },
-    {
-      width: 2,
-      height: 2,
-      data: Float64Array.of(1e-12, -2, 3, Number.MAX_VALUE),
-      cards: [{ key: "EXTNAME", value: "PSFIMAGE" }],
-    },
-  ]);
-}
 
 /** What the check promises: a file it accepts comes back from normalizeFits as itself. */
 function agrees(bytes: Uint8Array): boolean {

@@ -5,44 +5,11 @@ import { avroBytesAt, boomCutouts, indexesOf } from "../tests/_fixtures.ts";
 import { fixturesDir, pythonWith, run, testWith, withTempDir } from "../tests/_support.ts";
 import { fitsImage, readFits } from "./fits_reader.ts";
 import { encodeFits, FITS_BLOCK, type FitsCard, formatFitsCard } from "./fits_writer.ts";
+import { rubinShapedFits as sample } from "../tests/_fits_sample.ts";
 
 const FIXTURES = fixturesDir();
 const PYTHON = pythonWith("astropy");
 const ascii = new TextEncoder();
-
-/** A small Rubin-shaped file: float32 image, float32 `UNCERT`, float64 `PSFIMAGE`. */
-function sample(): Uint8Array {
-  return encodeFits([
-    {
-      width: 4,
-      height: 3,
-      data: Float32Array.from({ length: 12 }, (_, i) => i - 5.5),
-      cards: [
-        { key: "BUNIT", value: "nJy" },
-        { key: "OBSERVER", value: "O'Brien ''quoted''" },
-        { key: "LEADING", value: "  two spaces" },
-        { key: "EMPTY", value: "" },
-        { key: "CUTMINX", value: -739 },
-        { key: "PC1_1", value: -4.8390638600464e-05, comment: "a real / with a slash" },
-        { key: "TINY", value: 1.25e-300 },
-        { key: "FLAGGED", value: false },
-        { key: "COMMENT", comment: "  commentary text" },
-      ],
-    },
-    {
-      width: 4,
-      height: 3,
-      data: new Float32Array(12).fill(0.25),
-      cards: [{ key: "EXTNAME", value: "UNCERT" }],
-    },
-    {
-      width: 2,
-      height: 2,
-      data: Float64Array.of(1e-12, -2, 3, Number.MAX_VALUE),
-      cards: [{ key: "EXTNAME", value: "PSFIMAGE" }],
-    },
-  ]);
-}
 
 /** Replace the n-th card with this keyword (at an 80-byte boundary) by `card`. */
 function withCard(bytes: Uint8Array, key: string, card: FitsCard | string, nth = 0): Uint8Array {
