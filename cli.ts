@@ -18,6 +18,7 @@ import { quarantineCommand } from "./cli/quarantine.ts";
 import { queryCommand } from "./cli/query.ts";
 import { reassociationsCommand } from "./cli/reassociations.ts";
 import { runsCommand } from "./cli/runs.ts";
+import { serveCommand } from "./cli/serve.ts";
 import { showAlertCommand } from "./cli/show_alert.ts";
 
 // In the order an unknown command's message lists them.
@@ -32,6 +33,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   reassociations: reassociationsCommand,
   "kafka-lag": kafkaLagCommand,
   export: exportCommand,
+  serve: serveCommand,
 };
 
 /**

@@ -29,3 +29,4 @@ export * from "./cutouts/mod.ts";
 export * from "./storage/mod.ts";
 export * from "./sources/mod.ts";
 export * from "./pipeline/mod.ts";
+export * from "./viewer/mod.ts";

@@ -50,6 +50,7 @@ const CASES: Case[] = [
   { suite: "scale", script: "scale_out.ts", args: ["40000"] },
   { suite: "decode", script: "decode.ts", args: ["3000"] },
   { suite: "cutouts", script: "cutouts.ts", args: ["20000"] },
+  { suite: "viewer", script: "viewer.ts", args: ["1000000"] },
 ];
 
 const json = Deno.args.includes("--json");

@@ -29,6 +29,7 @@ Commands:
   show-alert ID    The whole packet of an alert ingested with --keep-raw, as exact JSON
   quarantine list  Quarantined records (oldest first), their raw bytes by size
   quarantine replay  Decode quarantined records again and ingest those that decode
+  serve            A local web viewer of alerts, cutouts, light curves and reassociations
 
 Common options:
   --db PATH|URL    SQLite file, or postgres://user:password@host/db for PostgreSQL
@@ -109,6 +110,12 @@ quarantine replay options (also ingest's --cutouts-dir, --no-cutouts, --keep-raw
   Records that decode are ingested and leave the quarantine in the same transaction; those
   that still fail stay with their new error; damaged blocks, unreadable files and bad cutouts
   cannot be replayed and stay as they are.
+
+serve options (read-only; SQLite while an ingest writes, or PostgreSQL):
+  --cutouts-dir D  Folder cutout files are read from, never outside it (default data/cutouts)
+  --host H         Address to listen on (default 127.0.0.1; another one warns: anyone who
+                   reaches it reads the database)
+  --port N         Port (default 8700; 0 picks a free one, printed with --json)
 
 runs / reassociations options:
   --limit N        At most N rows (default 10 / 20)

@@ -4,6 +4,7 @@
  * @module
  */
 
+export * from "./cutout_image.ts";
 export * from "./cutout_processor.ts";
 export * from "./fits_normalizer.ts";
 export * from "./fits_reader.ts";

@@ -6,9 +6,11 @@
  */
 
 import { Buffer } from "node:buffer";
+import type { AlertRecord } from "../model/alert_record.ts";
 import type { RawPayload } from "../model/raw_payload.ts";
 import { createAvroType } from "../avro/avro_schema.ts";
 import { relaxZtfSchema } from "./ztf_schema.ts";
+import { packetToAlertRecord } from "./_message_decoder.ts";
 
 /**
  * Decode a kept payload in full. Longs stay exact `bigint`s; bytes (cutouts) become base64
@@ -27,6 +29,35 @@ import { relaxZtfSchema } from "./ztf_schema.ts";
  * ```
  */
 export function decodeRawAlert(raw: RawPayload): Record<string, unknown> {
+  return _plain(_decode(raw)) as Record<string, unknown>;
+}
+
+/**
+ * A kept payload as the alert ingest made of it, cutout bytes included: what the viewer shows
+ * when no cutout files were written.
+ *
+ * @param raw The payload and its writer schema.
+ * @returns The alert.
+ * @throws {RangeError} When the payload does not decode with its schema (or has bytes left).
+ * @throws {TypeError} When the packet is not a valid alert.
+ * @example
+ * ```ts ignore
+ * import { openStorage, rawAlertRecord } from "../mod.ts";
+ * await using storage = openStorage("data/alerts.db");
+ * const raw = await storage.rawAlert(170094456272322680n);
+ * if (raw !== null) rawAlertRecord(raw).cutoutScience; // FITS bytes or null
+ * ```
+ */
+export function rawAlertRecord(raw: RawPayload): AlertRecord {
+  const { survey, version } = raw.schema;
+  // An unknown survey name is told from the packet's shape, as for a schema without one.
+  return packetToAlertRecord(_decode(raw), {
+    survey: survey === "lsst" || survey === "ztf" ? survey : null,
+    version,
+  }, "raw");
+}
+
+function _decode(raw: RawPayload): unknown {
   const type = createAvroType(relaxZtfSchema(JSON.parse(raw.schema.json)));
   const { payload } = raw;
   const buffer = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
@@ -38,7 +69,7 @@ export function decodeRawAlert(raw: RawPayload): Record<string, unknown> {
         : `The kept payload has ${payload.length - offset} bytes after its record`,
     );
   }
-  return _plain(value) as Record<string, unknown>;
+  return value;
 }
 
 function _plain(value: unknown): unknown {

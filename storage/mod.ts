@@ -4,6 +4,7 @@
  * @module
  */
 
+export * from "./alert_catalog.ts";
 export * from "./export_writer.ts";
 export * from "./open_storage.ts";
 export * from "./postgres_storage.ts";

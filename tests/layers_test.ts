@@ -18,6 +18,7 @@ const LAYERS = [
   "storage",
   "sources",
   "pipeline",
+  "viewer",
 ] as const;
 
 async function* sourceFiles(dir: string): AsyncGenerator<string> {

@@ -74,3 +74,16 @@ export function findInHistory(
   }
   return null;
 }
+
+/**
+ * The DIASource ids of a packed history, in the order the alert carried them.
+ *
+ * @param bytes The packed history.
+ * @returns The ids.
+ */
+export function historyIds(bytes: Uint8Array): bigint[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const ids: bigint[] = [];
+  for (let at = 0; at + ENTRY <= bytes.length; at += ENTRY) ids.push(view.getBigInt64(at, true));
+  return ids;
+}

@@ -46,14 +46,14 @@ export interface ReplayPlan {
 }
 
 /**
- * Replay a DIASource from what storage read: its observations sorted and folded.
+ * Every stored observation of one DIASource in time order: its own alert, its snapshots, and
+ * each alert of its DIAObject whose history carries it (at that alert's time).
  *
- * @param state The DIASource's state.
- * @param input Its stored observations and detections.
- * @returns The association and the detection changes.
+ * @param id The DIASource.
+ * @param input What storage read for it.
+ * @returns The observations, sorted as tracking folds them.
  */
-export function planReplay(state: SourceState, input: ReplayInput): ReplayPlan {
-  const id = state.diaSourceId;
+export function gatherObservations(id: bigint, input: ReplayInput): Observation[] {
   const observations: Observation[] = [...input.snapshots];
   if (input.trigger !== null) observations.push(input.trigger);
   for (const alert of input.histories) {
@@ -66,6 +66,18 @@ export function planReplay(state: SourceState, input: ReplayInput): ReplayPlan {
   // Snapshots first, then a stable sort: snapshots of equal time keep the order they were
   // recorded in, after the alerts of that time (their alertId is the largest).
   observations.sort(compareObservations);
+  return observations;
+}
+
+/**
+ * Replay a DIASource from what storage read: its observations sorted and folded.
+ *
+ * @param state The DIASource's state.
+ * @param input Its stored observations and detections.
+ * @returns The association and the detection changes.
+ */
+export function planReplay(state: SourceState, input: ReplayInput): ReplayPlan {
+  const observations = gatherObservations(state.diaSourceId, input);
   const result = replayObservations(observations);
   const key = (d: ReassociationDetection) =>
     [
