@@ -5,7 +5,7 @@
  * @module
  */
 
-import avro from "avsc";
+import avro from "npm:avsc@5.7.9";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 

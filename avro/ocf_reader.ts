@@ -10,7 +10,7 @@
  */
 
 import { crc32, inflateRawSync } from "node:zlib";
-import snappy from "snappyjs";
+import snappy from "npm:snappyjs@0.7.0";
 import { type ByteStream, TruncatedInputError } from "./byte_stream.ts";
 
 /** The four bytes every container file starts with. */

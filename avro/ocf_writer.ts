@@ -5,10 +5,10 @@
  * @module
  */
 
-import type avro from "avsc";
+import type avro from "npm:avsc@5.7.9";
 import { Buffer } from "node:buffer";
 import { crc32, deflateRawSync } from "node:zlib";
-import snappy from "snappyjs";
+import snappy from "npm:snappyjs@0.7.0";
 import { OCF_MAGIC } from "./ocf_reader.ts";
 
 /** Options of {@linkcode encodeOcf}. */

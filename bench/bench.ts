@@ -51,6 +51,7 @@ const CASES: Case[] = [
   { suite: "decode", script: "decode.ts", args: ["3000"] },
   { suite: "cutouts", script: "cutouts.ts", args: ["20000"] },
   { suite: "viewer", script: "viewer.ts", args: ["1000000"] },
+  { suite: "parquet", script: "parquet_export.ts", args: ["1000000"] },
 ];
 
 const json = Deno.args.includes("--json");

@@ -89,6 +89,7 @@ try {
   const build = await _prepare();
   const picks = _pick();
   const probes = _probes(picks);
+  const loadBefore = await _load();
   const viewer = await _startViewer();
   const timings: Timing[] = [];
   try {
@@ -96,7 +97,7 @@ try {
   } finally {
     await viewer.stop();
   }
-  const figures = _figures(timings, build, picks);
+  const figures = _figures(timings, build, picks, [loadBefore, await _load()]);
   if (fromRunner || flags.json) console.log(JSON.stringify(figures));
   if (!flags.json) (fromRunner ? console.error : console.log)(_table(figures, timings));
   if (flags.keep) console.error(`Kept ${db} and ${cutoutsDir}`);
@@ -130,7 +131,8 @@ async function _prepare(): Promise<Build> {
         `${count} + ${CUTOUT_RUN_ALERTS}: remove it or give another --db`,
     );
   }
-  made.push(db, `${db}-wal`, `${db}-shm`, `${db}-runs`, cutoutsDir);
+  // A database named by --db is a cache for later runs.
+  if (flags.db === undefined) made.push(db, `${db}-wal`, `${db}-shm`, `${db}-runs`, cutoutsDir);
   const started = performance.now();
   console.error(`Ingesting ${count} mock alerts without cutouts into ${db}`);
   await _ingest(["--count", String(count), "--seed", String(SEED), "--no-cutouts", "--quiet"]);
@@ -210,7 +212,8 @@ function _pick(): Picks {
     return row;
   };
   const reassociated = one(
-    "SELECT dia_source_id AS id FROM alerts WHERE is_reassociation = 1 ORDER BY dia_source_id LIMIT 1",
+    `SELECT dia_source_id AS id FROM alerts WHERE is_reassociation = 1
+     ORDER BY dia_source_id LIMIT 1`,
   );
   const solarSystem = one(
     "SELECT dia_source_id AS id FROM alerts WHERE ss_object_id IS NOT NULL LIMIT 1",
@@ -220,7 +223,8 @@ function _pick(): Picks {
      GROUP BY dia_object_id ORDER BY n DESC LIMIT 1`,
   );
   const latest = one(
-    "SELECT dia_source_id AS id FROM alerts WHERE dia_object_id = ? ORDER BY midpoint_mjd_tai DESC LIMIT 1",
+    `SELECT dia_source_id AS id FROM alerts WHERE dia_object_id = ?
+     ORDER BY midpoint_mjd_tai DESC LIMIT 1`,
     object.id as bigint,
   );
   const busy = one(
@@ -229,19 +233,23 @@ function _pick(): Picks {
   );
   const ss = one(
     `SELECT ss AS id, COUNT(*) AS n FROM (
-       SELECT dia_source_id AS source, ss_object_id AS ss FROM alerts WHERE ss_object_id IS NOT NULL
-       UNION SELECT dia_source_id, ss_object_id FROM processed_sources WHERE ss_object_id IS NOT NULL)
+       SELECT dia_source_id AS source, ss_object_id AS ss FROM alerts
+       WHERE ss_object_id IS NOT NULL
+       UNION SELECT dia_source_id, ss_object_id FROM processed_sources
+       WHERE ss_object_id IS NOT NULL)
      GROUP BY ss ORDER BY n DESC LIMIT 1`,
   );
   const range = one(
     "SELECT MIN(midpoint_mjd_tai) AS min, MAX(midpoint_mjd_tai) AS max FROM alerts",
   );
   const run = one(
-    "SELECT run_id AS id FROM ingestion_runs WHERE alerts_ingested = ? ORDER BY run_id DESC LIMIT 1",
+    `SELECT run_id AS id FROM ingestion_runs WHERE alerts_ingested = ?
+     ORDER BY run_id DESC LIMIT 1`,
     CUTOUT_RUN_ALERTS,
   );
   const withCutouts = (prepare(
-    "SELECT dia_source_id AS id FROM alerts WHERE cutout_science IS NOT NULL ORDER BY dia_source_id",
+    `SELECT dia_source_id AS id FROM alerts WHERE cutout_science IS NOT NULL
+     ORDER BY dia_source_id`,
   ).all() as { id: bigint }[]).map((r) => r.id);
   const step = Math.max(1, Math.floor(withCutouts.length / CUTOUT_ALERTS_TIMED));
   const schema = Deno.readTextFileSync(SCHEMA);
@@ -299,6 +307,8 @@ function _probes(p: Picks): Probe[] {
     "?sort=snr&offset=5000",
     "?limit=1000",
     "?band=r&min_snr=10&sort=snr&limit=100",
+    "?solar_system=yes&sort=snr",
+    "?min_snr=1e9&sort=flux&order=asc",
   ].map((query) => api(`/api/alerts${query}`));
   const cutouts = ["science", "template", "difference"].flatMap((kind) =>
     ["zscale", "asinh", "linear"].map((stretch): Probe => ({
@@ -392,7 +402,12 @@ async function _time(base: string, probe: Probe): Promise<Timing> {
   return timing;
 }
 
-function _figures(timings: Timing[], build: Build, picks: Picks): Record<string, unknown> {
+function _figures(
+  timings: Timing[],
+  build: Build,
+  picks: Picks,
+  [loadBefore, loadAfter]: [string, string],
+): Record<string, unknown> {
   const of = (kind: Kind) => timings.filter((t) => t.kind === kind);
   const slowest = (list: Timing[]) =>
     list.reduce((a, b) => (b.median_ms > a.median_ms ? b : a), list[0]!);
@@ -431,6 +446,8 @@ function _figures(timings: Timing[], build: Build, picks: Picks): Record<string,
     big_ss_object_sources: picks.bigSsObject.sources,
     busy_source_detections: picks.busySource.detections,
     cores: navigator.hardwareConcurrency,
+    load_before: loadBefore,
+    load_after: loadAfter,
     requests: timings.map(({ path, median_ms, max_ms }) => ({ path, median_ms, max_ms })),
   };
 }
@@ -452,6 +469,17 @@ function _table(figures: Record<string, unknown>, timings: Timing[]): string {
     "",
     ...summary,
   ].join("\n");
+}
+
+// Other work on the machine slows every answer: the figures say how busy it was.
+async function _load(): Promise<string> {
+  // Through a process: Deno lets a program read /proc only with every permission.
+  try {
+    const out = await new Deno.Command("cat", { args: ["/proc/loadavg"] }).output();
+    return new TextDecoder().decode(out.stdout).split(" ").slice(0, 3).join(" ");
+  } catch {
+    return "n/a";
+  }
 }
 
 function _median(values: number[]): number {

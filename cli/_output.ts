@@ -57,3 +57,28 @@ export function formatLag(lag: PartitionLag[]): string {
     lag.map((l) => [l.topic, l.partition, l.committed ?? "-", l.end, l.lag]),
   );
 }
+
+/**
+ * Write a file that appears only once it is complete: to a temporary name, renamed at the end
+ * (a failed export never leaves half a file).
+ *
+ * @param out The file.
+ * @param write Writes the rows to the stream it is given and returns how many.
+ * @returns How many rows were written.
+ */
+export async function writeCompleteFile(
+  out: string,
+  write: (writable: WritableStream<Uint8Array>) => Promise<number>,
+): Promise<number> {
+  const temp = `${out}.part`;
+  const file = await Deno.open(temp, { write: true, create: true, truncate: true });
+  let written: number;
+  try {
+    written = await write(file.writable);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+  await Deno.rename(temp, out);
+  return written;
+}

@@ -4,7 +4,14 @@
  * @module
  */
 
-import { REASSOCIATION_REASONS } from "../mod.ts";
+import {
+  EXTENDED_ABOVE,
+  MINIMOON_MAX_EXTENDEDNESS,
+  MINIMOON_MIN_EXTENDEDNESS,
+  MINIMOON_MIN_SNR,
+  POINT_BELOW,
+  REASSOCIATION_REASONS,
+} from "../mod.ts";
 import denoJson from "../deno.json" with { type: "json" };
 
 /** The package version, from `deno.json`. */
@@ -23,9 +30,11 @@ Commands:
   db-stats         Rows per table, solar-system alerts, reassociations by reason, MJD range, size
   runs             Recent ingestion runs
   reassociations   Recent reassociation detections
-  export           Write alerts (or reassociation detections) as CSV or JSON
+  export           Write a table (alerts, reassociations, processed sources, runs) as CSV,
+                   JSON or Parquet
   kafka-lag        Committed offsets and lag of a Kafka consumer group
   query "SQL"      Run your own SQL on a read-only connection (--json, --format csv)
+  query --select NAME [ID]  A named science selection; query --list shows them with their SQL
   show-alert ID    The whole packet of an alert ingested with --keep-raw, as exact JSON
   quarantine list  Quarantined records (oldest first), their raw bytes by size
   quarantine replay  Decode quarantined records again and ingest those that decode
@@ -89,13 +98,27 @@ ingest --source antares options (also --topic, --group-id, --bootstrap-servers, 
   --quiet          No progress line and no summary
 
 export options:
-  --format F       csv | json (default csv)
+  --format F       csv | json | parquet (default csv); parquet needs --out
   --out FILE       Write to FILE (default stdout)
-  --since-mjd X    Only alerts with midpoint_mjd_tai >= X (detections: found in such alerts)
-  --reassociations Export reassociation detections instead of alerts
+  --table T        alerts (default) | reassociations | processed-sources | runs
+  --since-mjd X    Only alerts with midpoint_mjd_tai >= X (detections: found in such alerts;
+                   processed sources: last seen since X; not for runs)
+  --reassociations Same as --table reassociations
 
 kafka-lag options: --bootstrap-servers, --group-id, --topic, --sasl-mechanism, --username,
   --password, --tls, --ca-file: committed offset and lag of a consumer group per partition
+
+query options (read-only; SQLite while an ingest writes, or PostgreSQL):
+  --select NAME    A named selection instead of SQL: solar-system, reassociated, extended
+                   (extendedness > ${EXTENDED_ABOVE}), point (< ${POINT_BELOW}), minimoon-candidates (solar-system,
+                   ${MINIMOON_MIN_EXTENDEDNESS}-${MINIMOON_MAX_EXTENDEDNESS}, SNR >= ${MINIMOON_MIN_SNR} where known), recent --days N, object ID, ss-object ID
+  --list           Every selection with its description and SQL definition
+  --days N         recent: alerts at most N days before the latest stored midpoint
+  --since-mjd X    --select: only rows at or after MJD X (TAI; ss-object: last associated)
+  --limit N        Rows at most in a table (default 100); with --select, in every format
+  --format F       table (default) | json (same as --json) | csv | parquet (--select only,
+                   with --out FILE: typed columns, ids INT64)
+  --out FILE       Where --format parquet writes
 
 quarantine list options:
   --source S       Only records of this source (file, kafka, antares, file:cutout…)

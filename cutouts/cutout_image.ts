@@ -6,7 +6,7 @@
  * @module
  */
 
-import { encode } from "fast-png";
+import { encode } from "npm:fast-png@8.0.0";
 import { type FitsHdu, fitsImage, readFits } from "./fits_reader.ts";
 
 /** The physical pixel values of a cutout. */

@@ -9,7 +9,7 @@
  */
 
 import { deflateSync, inflateSync } from "node:zlib";
-import { BSON } from "bson";
+import { BSON } from "npm:bson@7.3.4";
 import { stringifyExact } from "../model/exact_json.ts";
 import type { LocusRecord } from "../model/locus_record.ts";
 import { type AntaresAlertResource, parseAlertResource } from "./antares_alert.ts";

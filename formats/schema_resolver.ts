@@ -6,7 +6,7 @@
  * @module
  */
 
-import type avro from "avsc";
+import type avro from "npm:avsc@5.7.9";
 import { SourceError } from "../model/errors.ts";
 import type { SchemaStore } from "../model/stored_schema.ts";
 import {

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type postgres from "postgres";
+import type postgres from "npm:postgres@3.4.9";
 import schemaSql from "./postgres_schema.sql" with { type: "text" };
 
 /** The function, in the schema of the project's tables, that runs one query as the role. */

@@ -7,7 +7,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { existsSync } from "node:fs";
-import postgres from "postgres";
+import postgres from "npm:postgres@3.4.9";
 import { StorageError } from "../model/errors.ts";
 import { isPostgresUrl } from "./open_storage.ts";
 import type { Row } from "./_rows.ts";

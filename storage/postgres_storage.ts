@@ -7,7 +7,7 @@
  * @module
  */
 
-import postgres from "postgres";
+import postgres from "npm:postgres@3.4.9";
 import schemaSql from "./postgres_schema.sql" with { type: "text" };
 import {
   type AlertRecord,
@@ -670,7 +670,7 @@ export class PostgresStorage implements Storage {
    * Every row of a table in key order, columns in table order (without `alerts.history`), ids
    * as `bigint`, read with a server-side cursor.
    *
-   * @param table `alerts` or `reassociations`.
+   * @param table `alerts`, `reassociations`, `processed_sources` or `ingestion_runs`.
    * @param options Filters.
    * @returns The rows, read as they are consumed.
    */
@@ -679,13 +679,21 @@ export class PostgresStorage implements Storage {
     options: IterateRowsOptions = {},
   ): AsyncGenerator<Record<string, unknown>, void, undefined> {
     const since = options.sinceMjd ?? null;
+    if (table === "ingestion_runs" && since !== null) {
+      throw new RangeError("Runs have no MJD to export them since");
+    }
     const query = table === "alerts"
       ? this.#sql`SELECT * FROM alerts
           WHERE ${since}::float8 IS NULL OR midpoint_mjd_tai >= ${since} ORDER BY dia_source_id`
-      : this.#sql`SELECT * FROM reassociations WHERE ${since}::float8 IS NULL OR
+      : table === "reassociations"
+      ? this.#sql`SELECT * FROM reassociations WHERE ${since}::float8 IS NULL OR
           alert_dia_source_id IN (SELECT dia_source_id FROM alerts WHERE midpoint_mjd_tai >= ${since})
           OR (alert_dia_source_id IS NULL AND observed_mjd >= ${since})
-          ORDER BY id`;
+          ORDER BY id`
+      : table === "processed_sources"
+      ? this.#sql`SELECT * FROM processed_sources
+          WHERE ${since}::float8 IS NULL OR last_seen_mjd >= ${since} ORDER BY dia_source_id`
+      : this.#sql`SELECT * FROM ingestion_runs ORDER BY run_id`;
     for await (const rows of query.cursor(500)) {
       for (const row of rows) {
         // Tracking's data, not something to export.

@@ -7,7 +7,7 @@
 
 import { DatabaseSync } from "node:sqlite";
 import { existsSync } from "node:fs";
-import postgres from "postgres";
+import postgres from "npm:postgres@3.4.9";
 import { StorageError } from "../model/errors.ts";
 import { isPostgresUrl } from "./open_storage.ts";
 import { QUERY_FUNCTION, queryRoleName, quoteIdentifier } from "./_query_role.ts";

@@ -531,7 +531,7 @@ export class SQLiteStorage implements Storage {
   /**
    * Every row of a table in key order, columns in table order, ids as `bigint`.
    *
-   * @param table `alerts` or `reassociations`.
+   * @param table `alerts`, `reassociations`, `processed_sources` or `ingestion_runs`.
    * @param options Filters.
    * @returns The rows, read as they are consumed.
    */
@@ -540,16 +540,31 @@ export class SQLiteStorage implements Storage {
     options: IterateRowsOptions = {},
   ): AsyncGenerator<Record<string, unknown>, void, undefined> {
     const since = options.sinceMjd ?? null;
-    const sql = table === "alerts"
-      ? `SELECT ${this.#exportColumns()} FROM alerts WHERE ?1 IS NULL OR midpoint_mjd_tai >= ?1
-         ORDER BY dia_source_id`
-      : `SELECT * FROM reassociations WHERE ?1 IS NULL OR alert_dia_source_id IN
+    let sql: string;
+    switch (table) {
+      case "alerts":
+        sql = `SELECT ${this.#exportColumns()} FROM alerts
+          WHERE ?1 IS NULL OR midpoint_mjd_tai >= ?1 ORDER BY dia_source_id`;
+        break;
+      case "reassociations":
+        sql = `SELECT * FROM reassociations WHERE ?1 IS NULL OR alert_dia_source_id IN
            (SELECT dia_source_id FROM alerts WHERE midpoint_mjd_tai >= ?1)
            OR (alert_dia_source_id IS NULL AND observed_mjd >= ?1) ORDER BY id`;
+        break;
+      case "processed_sources":
+        sql = `SELECT * FROM processed_sources WHERE ?1 IS NULL OR last_seen_mjd >= ?1
+          ORDER BY dia_source_id`;
+        break;
+      case "ingestion_runs":
+        if (since !== null) throw new RangeError("Runs have no MJD to export them since");
+        sql = "SELECT * FROM ingestion_runs ORDER BY run_id";
+        break;
+    }
     // A statement of its own: a shared one would be reset by a query made while exporting.
     const statement = this.#open().prepare(sql);
     statement.setReadBigInts(true);
-    for (const row of statement.iterate(since)) yield { ...row };
+    const parameters = table === "ingestion_runs" ? [] : [since];
+    for (const row of statement.iterate(...parameters)) yield { ...row };
   }
 
   /**

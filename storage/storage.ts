@@ -190,11 +190,15 @@ export interface DatabaseStats {
 }
 
 /** Tables that can be exported row by row. */
-export type ExportTable = "alerts" | "reassociations";
+export type ExportTable = "alerts" | "reassociations" | "processed_sources" | "ingestion_runs";
 
 /** Options of {@linkcode Storage.iterateRows}. */
 export interface IterateRowsOptions {
-  /** Only alerts with `midpoint_mjd_tai` ≥ this (for detections: found in such alerts). */
+  /**
+   * Only alerts with `midpoint_mjd_tai` ≥ this (detections: found in such alerts, or fired by a
+   * snapshot observed since; processed sources: with `last_seen_mjd` ≥ this). Runs have no MJD:
+   * giving it for `ingestion_runs` is a `RangeError`. Default: every row.
+   */
   sinceMjd?: number;
 }
 
@@ -310,7 +314,7 @@ export interface Storage extends AsyncDisposable, SchemaStore {
    * Every row of a table in key order, columns in table order (without `alerts.history`, the
    * packed histories kept for replays), ids as `bigint`.
    *
-   * @param table `alerts` or `reassociations`.
+   * @param table `alerts`, `reassociations`, `processed_sources` or `ingestion_runs`.
    * @param options Filters.
    * @returns The rows, read as they are consumed.
    */

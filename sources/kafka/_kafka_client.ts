@@ -17,13 +17,13 @@ import {
   Partitioners,
   type Producer,
   type SASLOptions,
-} from "kafkajs";
+} from "npm:kafkajs@2.2.4";
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import { readFileSync } from "node:fs";
-import snappy from "snappyjs";
-import lz4 from "lz4js";
-import { decompress as zstdDecompress } from "fzstd";
+import snappy from "npm:snappyjs@0.7.0";
+import lz4 from "npm:lz4js@0.2.0";
+import { decompress as zstdDecompress } from "npm:fzstd@0.1.1";
 import { SourceError } from "../../model/errors.ts";
 
 /** SASL credentials. */

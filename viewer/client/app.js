@@ -204,7 +204,7 @@
         "",
         {
           scales: { x: xScale },
-          axes: [mjdAxis("night (MJD)", true), { label: "alerts" }],
+          axes: [mjdAxis("night (MJD)", true), { label: "alerts", size: 60 }],
           series: [
             { label: "night" },
             ...perNight.keys.map((band) => ({
@@ -234,7 +234,7 @@
           "",
           {
             scales: { x: xScale },
-            axes: [mjdAxis("night (MJD)", true), { label: "detections" }],
+            axes: [mjdAxis("night (MJD)", true), { label: "detections", size: 60 }],
             series: [
               { label: "night" },
               ...detections.keys.map((reason) => ({
@@ -680,7 +680,7 @@
         "",
         {
           scales: { x: xScale },
-          axes: [mjdAxis("MJD (TAI)"), { label: "PSF flux (nJy)" }],
+          axes: [mjdAxis("MJD (TAI)"), { label: "PSF flux (nJy)", size: 70 }],
           hooks: { drawSeries: [], draw: [whiskers] },
           series: [
             { label: "MJD" },
