@@ -59,7 +59,10 @@ CREATE TABLE IF NOT EXISTS alerts (
   ingested_at          TEXT    NOT NULL,
   snapshot             INTEGER NOT NULL DEFAULT 0              -- 1: kept from a snapshot (CSV, ANTARES) until its packet arrives
 );
-CREATE INDEX IF NOT EXISTS alerts_midpoint ON alerts (midpoint_mjd_tai);
+CREATE INDEX IF NOT EXISTS alerts_time_filters ON alerts (midpoint_mjd_tai, dia_source_id, band,
+  ss_object_id, is_reassociation, snr, extendedness, reliability, psf_flux, run_id);
+CREATE INDEX IF NOT EXISTS alerts_night_band ON alerts (CAST(midpoint_mjd_tai - 0.5 AS INTEGER), band,
+  midpoint_mjd_tai);
 CREATE INDEX IF NOT EXISTS alerts_dia_object ON alerts (dia_object_id);
 CREATE INDEX IF NOT EXISTS alerts_ss_object ON alerts (ss_object_id) WHERE ss_object_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS alerts_reassociation ON alerts (reassociation_reason)
@@ -78,6 +81,8 @@ CREATE TABLE IF NOT EXISTS processed_sources (
   last_alert_id                  INTEGER,                  -- orders observations of equal time
   runs                           INTEGER NOT NULL DEFAULT 1 -- segments of constant association
 );
+CREATE INDEX IF NOT EXISTS processed_sources_ss_object ON processed_sources (ss_object_id)
+  WHERE ss_object_id IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS reassociations (
   id                  INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -14,8 +14,10 @@
  * LSST_TEST_POSTGRES_URL is not set. `decode` (real heavy-history Rubin alerts: avsc's full
  * decode against the projected decoder, and end to end into SQLite; see decode.ts). `cutouts`
  * (the ingest's cutout files per second against a minimal writer of the same files with the
- * same syncs, and mock ingest with and without cutouts, 20,000 alerts; see cutouts.ts). With
- * one case, `--json` prints its figures as one flat object.
+ * same syncs, and mock ingest with and without cutouts, 20,000 alerts; see cutouts.ts).
+ * `viewer` (every page and API answer of `serve` over 1,000,000 mock alerts, and cutout images;
+ * see viewer.ts). `parquet` (Parquet export of 1,000,000 alerts against CSV of the same rows;
+ * see parquet_export.ts). With one case, `--json` prints its figures as one flat object.
  *
  * @module
  */
@@ -23,7 +25,7 @@
 import { fileURLToPath } from "node:url";
 import { ingestV8Flags } from "./_ingest_flags.ts";
 
-type Figures = Record<string, string | number>;
+type Figures = Record<string, unknown>;
 
 interface Case {
   suite: string;
@@ -61,7 +63,7 @@ if (selected.length === 0) {
   console.error(
     `No benchmark suite named ${
       suites.join(", ")
-    }: expected mock, file, kafka, storage, scale, decode or cutouts`,
+    }: expected mock, file, kafka, storage, scale, decode, cutouts, viewer or parquet`,
   );
   Deno.exit(2);
 }
@@ -118,7 +120,13 @@ for (const c of selected) {
       const figures = JSON.parse(line) as Figures;
       if (c.suite === "file") _againstAvsc(figures);
       results.push(figures);
-      if (!json) console.log(Object.entries(figures).map(([k, v]) => `${k}=${v}`).join("  "));
+      if (!json) {
+        console.log(
+          Object.entries(figures)
+            .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
+            .join("  "),
+        );
+      }
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

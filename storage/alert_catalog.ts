@@ -302,9 +302,9 @@ export interface CatalogStats {
   mjdRange: { min: number; max: number } | null;
   /** The latest runs, newest first, with their rate. */
   runs: Array<IngestionRunRecord & { alertsPerSecond: number | null }>;
-  /** Alerts per night and band. */
+  /** Alerts per night and band, for the latest {@linkcode NIGHTS} nights of the data. */
   alertsPerNight: Array<{ night: number; band: string | null; alerts: number }>;
-  /** Detections per night and rule. */
+  /** Detections per night and rule, for the same nights. */
   reassociationsPerNight: Array<{ night: number; reason: ReassociationReason; detections: number }>;
   /** Positions of the latest alerts and of the latest solar-system alerts, for a sky map. */
   sky: Array<{ ra: number; dec: number; solarSystem: boolean }>;
@@ -312,6 +312,9 @@ export interface CatalogStats {
 
 /** Latest alerts drawn on the sky map. */
 export const SKY_SAMPLE = 5_000;
+
+/** Nights {@linkcode AlertCatalog.stats} counts alerts and detections of, up to the latest. */
+export const NIGHTS = 366;
 
 const TABLES = [
   "alerts",
@@ -401,13 +404,19 @@ export class AlertCatalog implements AsyncDisposable {
     }
     const direction = options.descending === false ? "ASC" : "DESC";
     const where = _alertWhere(filter);
+    const order = `ORDER BY ${column} ${direction} NULLS LAST, dia_source_id ${direction}`;
+    // The page's ids first, from an index holding the filter and sort columns; then only those
+    // rows are read whole.
     const rows = await this.#db.all(
-      `SELECT ${SUMMARY_COLUMNS} FROM alerts ${where.sql}
-       ORDER BY ${column} ${direction} NULLS LAST, dia_source_id ${direction}
-       LIMIT ? OFFSET ?`,
+      `SELECT ${SUMMARY_COLUMNS} FROM alerts WHERE dia_source_id IN (
+         SELECT dia_source_id FROM alerts ${where.sql} ${order} LIMIT ? OFFSET ?)
+       ${order}`,
       [...where.params, limit, offset],
     );
-    const counted = await this.#count("alerts", where);
+    // A short page ends the list: its total is known without counting.
+    const counted = rows.length < limit && (rows.length > 0 || offset === 0)
+      ? _counted(offset + rows.length)
+      : await this.#count("alerts", where);
     return { rows: rows.map(_summary), ...counted };
   }
 
@@ -693,7 +702,9 @@ export class AlertCatalog implements AsyncDisposable {
        ${where.sql} ORDER BY d.id DESC LIMIT ? OFFSET ?`,
       [...where.params, limit, offset],
     );
-    const counted = await this.#count("reassociations d", where);
+    const counted = rows.length < limit && (rows.length > 0 || offset === 0)
+      ? _counted(offset + rows.length)
+      : await this.#count("reassociations d", where);
     return {
       rows: rows.map((r) => ({ ..._detection(r), alertHasCutouts: _flag(r.alert_has_cutouts) })),
       ...counted,
@@ -764,9 +775,10 @@ export class AlertCatalog implements AsyncDisposable {
   }
 
   /**
-   * A summary of the database: rows per table, latest runs, alerts per night and band,
-   * detections per night and rule, and positions for a sky map. A night is Rubin's observing
-   * day: the integer MJD of the midpoint 12 hours earlier (nights roll over at noon UTC−12).
+   * A summary of the database: rows per table, latest runs, alerts per night and band and
+   * detections per night and rule (the latest {@linkcode NIGHTS} nights of the data), and
+   * positions for a sky map. A night is Rubin's observing day: the integer MJD of the midpoint
+   * 12 hours earlier (nights roll over at noon UTC−12).
    *
    * @param runs How many of the latest runs. Default 10.
    * @returns The summary.
@@ -780,8 +792,10 @@ export class AlertCatalog implements AsyncDisposable {
     const [ss] = await this.#db.all(
       "SELECT COUNT(*) AS n FROM alerts WHERE ss_object_id IS NOT NULL",
     );
+    // Apart, each is one index seek; together they scan the index.
     const [range] = await this.#db.all(
-      "SELECT MIN(midpoint_mjd_tai) AS min, MAX(midpoint_mjd_tai) AS max FROM alerts",
+      `SELECT (SELECT MIN(midpoint_mjd_tai) FROM alerts) AS min,
+         (SELECT MAX(midpoint_mjd_tai) FROM alerts) AS max`,
     );
     const runRows = await this.#db.all(
       "SELECT * FROM ingestion_runs ORDER BY run_id DESC LIMIT ?",
@@ -791,13 +805,21 @@ export class AlertCatalog implements AsyncDisposable {
       this.#db.dialect === "sqlite"
         ? `CAST(${column} - 0.5 AS INTEGER)`
         : `CAST(floor(${column} - 0.5) AS BIGINT)`;
+    // The latest NIGHTS nights of the data: counting every night of a survey would take
+    // longer with every night stored. The range is an index range (alerts_night_band).
+    const last = range?.max === null || range?.max === undefined
+      ? 0
+      : Math.floor(Number(range.max) - 0.5);
+    const first = last - NIGHTS + 1;
     const perNight = await this.#db.all(
       `SELECT ${night("midpoint_mjd_tai")} AS night, band, COUNT(*) AS n FROM alerts
-       GROUP BY 1, 2 ORDER BY 1, 2`,
+       WHERE ${night("midpoint_mjd_tai")} >= ? GROUP BY 1, 2 ORDER BY 1, 2`,
+      [first],
     );
     const detectionsPerNight = await this.#db.all(
       `SELECT ${night("observed_mjd")} AS night, reason, COUNT(*) AS n FROM reassociations
-       WHERE observed_mjd IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2`,
+       WHERE observed_mjd >= ? GROUP BY 1, 2 ORDER BY 1, 2`,
+      [first + 0.5],
     );
     const sky = await this.#db.all(
       `SELECT ra, dec, CASE WHEN ss_object_id IS NULL THEN 0 ELSE 1 END AS ss FROM (
@@ -862,10 +884,7 @@ export class AlertCatalog implements AsyncDisposable {
       `SELECT COUNT(*) AS n FROM (SELECT 1 FROM ${from} ${where.sql} LIMIT ?) counted`,
       [...where.params, COUNT_LIMIT + 1],
     );
-    const n = Number(row?.n ?? 0);
-    return n > COUNT_LIMIT
-      ? { total: COUNT_LIMIT, totalIsExact: false }
-      : { total: n, totalIsExact: true };
+    return _counted(Number(row?.n ?? 0));
   }
 
   // A JSON array of ids as a table with one column `id`, one parameter whatever its length.
@@ -908,6 +927,12 @@ function _alertWhere(filter: AlertFilter): { sql: string; params: SqlParam[] } {
   if (filter.ssObjectId !== undefined) add("ss_object_id = ?", filter.ssObjectId);
   if (filter.runId !== undefined) add("run_id = ?", _integer(filter.runId, "run id"));
   return { sql: conditions.length === 0 ? "" : `WHERE ${conditions.join(" AND ")}`, params };
+}
+
+function _counted(n: number): { total: number; totalIsExact: boolean } {
+  return n > COUNT_LIMIT
+    ? { total: COUNT_LIMIT, totalIsExact: false }
+    : { total: n, totalIsExact: true };
 }
 
 function _page(options: PageOptions): { limit: number; offset: number } {

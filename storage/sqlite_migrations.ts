@@ -78,6 +78,9 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         SELECT 'sources_before_v4', COUNT(*), strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
         FROM processed_sources WHERE last_alert_id IS NULL HAVING COUNT(*) > 0;`,
   },
+  // The viewer (issue 15): alerts_time_filters, which schema.sql creates, leads with the
+  // midpoint too and replaces this index.
+  { version: 7, sql: "DROP INDEX IF EXISTS alerts_midpoint;" },
 ];
 
 /** The version `schema.sql` describes. */

@@ -553,3 +553,38 @@ testWith(FIXTURES !== null, "the shared fixtures (../shared/fixtures or $LSST_FI
     });
   },
 });
+
+Deno.test("viewer API: the per-night charts count the latest 366 nights of the data", async () => {
+  await withTempDir("lsst-viewer-", async (dir) => {
+    const db = join(dir, "alerts.db");
+    {
+      await using storage = new SQLiteStorage(db);
+      // Two seasons 500 nights apart: only the second is within the window.
+      await ingest(new MockSource({ count: 400, seed: 21, startMjd: 61000 }), storage, {
+        cutouts: null,
+      });
+      await ingest(new MockSource({ count: 400, seed: 22, startMjd: 61500 }), storage, {
+        cutouts: null,
+      });
+    }
+    const viewer = await startViewer(db, { port: 0 });
+    try {
+      const stats = await ok(viewer, "/api/stats");
+      const [last] = queryDatabase(
+        db,
+        "SELECT CAST(MAX(midpoint_mjd_tai) - 0.5 AS INTEGER) AS night FROM alerts",
+      );
+      const first = Number(last?.night) - 365;
+      const nights = (stats.alertsPerNight as Json[]).map((r) => r.night as number);
+      assert.ok(nights.length > 0 && nights.every((n) => n >= first), `nights ${nights}`);
+      assert.equal(
+        (stats.alertsPerNight as Json[]).reduce((n, r) => n + (r.alerts as number), 0),
+        count(db, `WHERE CAST(midpoint_mjd_tai - 0.5 AS INTEGER) >= ${first}`),
+      );
+      assert.ok(count(db, `WHERE CAST(midpoint_mjd_tai - 0.5 AS INTEGER) < ${first}`) > 0);
+      assert.equal((stats.tables as Record<string, number>).alerts, 800, "tables count everything");
+    } finally {
+      await viewer.shutdown();
+    }
+  });
+});

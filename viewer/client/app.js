@@ -199,7 +199,7 @@
     );
     const perNight = pivot(stats.alertsPerNight, "night", "band", "alerts", BANDS);
     main.append(section(
-      "Alerts per night and band",
+      "Alerts per night and band (the latest 366 nights of the data)",
       perNight.xs.length === 0 ? el("p", { class: "muted" }, "No alerts yet") : chart(
         "",
         {
@@ -227,7 +227,7 @@
       REASONS,
     );
     main.append(section(
-      "Reassociations per night and reason",
+      "Reassociations per night and reason (the same nights)",
       detections.xs.length === 0
         ? el("p", { class: "muted", id: "reassociations-per-night" }, "No reassociations yet")
         : chart(
