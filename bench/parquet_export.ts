@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ingestV8Flags } from "./_ingest_flags.ts";
+import { loadAverage } from "./_measure.ts";
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
 const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
@@ -61,7 +62,7 @@ const made = [db, `${db}-wal`, `${db}-shm`, join(dir, "alerts.parquet"), join(di
 
 let failed = false;
 try {
-  const loadBefore = await _load();
+  const loadBefore = await loadAverage();
   console.error(`Ingesting ${count} mock alerts without cutouts into ${db}`);
   const ingestStarted = performance.now();
   await _run([...ingestV8Flags(), CLI, "ingest", "--source", "mock", "--seed", "42"]
@@ -88,7 +89,7 @@ try {
     row_group_rows: 100_000,
     cores: navigator.hardwareConcurrency,
     load_before: loadBefore,
-    load_after: await _load(),
+    load_after: await loadAverage(),
   };
   if (fromRunner || flags.json) console.log(JSON.stringify(figures));
   else console.log(Object.entries(figures).map(([k, v]) => `${k}=${v}`).join("\n"));
@@ -147,17 +148,6 @@ async function _run(args: string[]): Promise<void> {
     stderr: "inherit",
   }).output();
   if (!out.success) throw new Error(`Command failed: ${args.slice(-8).join(" ")}`);
-}
-
-// Other work on the machine slows every figure: they say how busy it was.
-async function _load(): Promise<string> {
-  // Through a process: Deno lets a program read /proc only with every permission.
-  try {
-    const out = await new Deno.Command("cat", { args: ["/proc/loadavg"] }).output();
-    return new TextDecoder().decode(out.stdout).split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "n/a";
-  }
 }
 
 function _round(value: number): number {

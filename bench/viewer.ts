@@ -33,6 +33,7 @@ import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ingestV8Flags } from "./_ingest_flags.ts";
+import { loadAverage } from "./_measure.ts";
 
 type Kind = "page" | "api" | "cutout";
 
@@ -89,7 +90,7 @@ try {
   const build = await _prepare();
   const picks = _pick();
   const probes = _probes(picks);
-  const loadBefore = await _load();
+  const loadBefore = await loadAverage();
   const viewer = await _startViewer();
   const timings: Timing[] = [];
   try {
@@ -97,7 +98,7 @@ try {
   } finally {
     await viewer.stop();
   }
-  const figures = _figures(timings, build, picks, [loadBefore, await _load()]);
+  const figures = _figures(timings, build, picks, [loadBefore, await loadAverage()]);
   if (fromRunner || flags.json) console.log(JSON.stringify(figures));
   if (!flags.json) (fromRunner ? console.error : console.log)(_table(figures, timings));
   if (flags.keep) console.error(`Kept ${db} and ${cutoutsDir}`);
@@ -469,17 +470,6 @@ function _table(figures: Record<string, unknown>, timings: Timing[]): string {
     "",
     ...summary,
   ].join("\n");
-}
-
-// Other work on the machine slows every answer: the figures say how busy it was.
-async function _load(): Promise<string> {
-  // Through a process: Deno lets a program read /proc only with every permission.
-  try {
-    const out = await new Deno.Command("cat", { args: ["/proc/loadavg"] }).output();
-    return new TextDecoder().decode(out.stdout).split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "n/a";
-  }
 }
 
 function _median(values: number[]): number {

@@ -210,7 +210,9 @@ async function main(args: string[]): Promise<number> {
       const again = out === VIEWER_ASSETS_PATH ? "" : ` --out ${out}`;
       // deno-lint-ignore no-console
       console.error(
-        `"${path}" is not what its sources (uplot@${uplotPackage.version}, viewer/client/) give: run \`${VIEWER_ASSETS_COMMAND}${again}\``,
+        `"${path}" is not what ${
+          path === CLIENT_ASSETS_PATH ? "viewer/client/" : `uplot@${uplotPackage.version}`
+        } gives: run \`${VIEWER_ASSETS_COMMAND}${again}\``,
       );
       code = 1;
     }

@@ -233,6 +233,23 @@ export async function writeParquetExport(
   }
 }
 
+/**
+ * How a table's columns are written to Parquet, in file order (a `time` column gives two).
+ *
+ * @param table The table.
+ * @returns Each column's name and kind.
+ * @example
+ * ```ts
+ * import { parquetColumnKinds } from "./parquet_export.ts";
+ * parquetColumnKinds("alerts")[0]; // ["dia_source_id", "int64"]
+ * ```
+ */
+export function parquetColumnKinds(
+  table: ExportTable,
+): ReadonlyArray<readonly [string, ParquetColumnKind]> {
+  return _COLUMNS[table];
+}
+
 /** The file's schema: a root, then each column (a time column twice: text and timestamp). */
 function _schema(columns: ReadonlyArray<readonly [string, _Kind]>): _SchemaElement[] {
   const leaves: _SchemaElement[] = [];

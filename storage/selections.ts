@@ -17,7 +17,7 @@
 
 import { openReadConnection, type SqlParam } from "./_read_connection.ts";
 import type { Row } from "./_rows.ts";
-import type { ParquetColumnKind } from "./parquet_export.ts";
+import { type ParquetColumnKind, parquetColumnKinds } from "./parquet_export.ts";
 
 /**
  * Extendedness below which an alert is point-like (`point`), limit excluded. With
@@ -112,46 +112,49 @@ const ALERT_COLUMNS = `dia_source_id, dia_object_id, ss_object_id, ss_object_nam
 
 const INT64_MAX = 2n ** 63n - 1n;
 
-// The columns each kind of selection gives, typed as the tables they come from are.
-const ALERT_KINDS: ReadonlyArray<readonly [string, ParquetColumnKind]> = [
-  ["dia_source_id", "int64"],
-  ["dia_object_id", "int64"],
-  ["ss_object_id", "int64"],
-  ["ss_object_name", "string"],
-  ["ra", "double"],
-  ["dec", "double"],
-  ["midpoint_mjd_tai", "double"],
-  ["band", "string"],
-  ["psf_flux", "double"],
-  ["psf_flux_err", "double"],
-  ["snr", "double"],
-  ["extendedness", "double"],
-  ["reliability", "double"],
-  ["is_reassociation", "int64"],
-  ["reassociation_reason", "string"],
-  ["cutout_science", "string"],
-  ["cutout_template", "string"],
-  ["cutout_difference", "string"],
-];
+// The columns each kind of selection gives, typed as the table columns they come from are.
+const KIND_OF = new Map<string, ParquetColumnKind>([
+  ...parquetColumnKinds("processed_sources"),
+  ...parquetColumnKinds("alerts"),
+]);
 
-const SS_OBJECT_KINDS: ReadonlyArray<readonly [string, ParquetColumnKind]> = [
-  ["dia_source_id", "int64"],
-  ["dia_object_id", "int64"],
-  ["first_associated_mjd", "double"],
-  ["last_associated_mjd", "double"],
-  ["unassociated_mjd", "double"],
-  ["current_ss_object_id", "int64"],
-  ["alert_ss_object_id", "int64"],
-  ["ra", "double"],
-  ["dec", "double"],
-  ["midpoint_mjd_tai", "double"],
-  ["band", "string"],
-  ["psf_flux", "double"],
-  ["psf_flux_err", "double"],
-  ["snr", "double"],
-  ["extendedness", "double"],
-  ["reliability", "double"],
-];
+function _kinds(
+  names: readonly string[],
+  renamed: Record<string, string> = {},
+): ReadonlyArray<readonly [string, ParquetColumnKind]> {
+  return names.map((name) => {
+    const kind = KIND_OF.get(renamed[name] ?? name);
+    if (kind === undefined) throw new TypeError(`Column "${name}" has no Parquet kind`);
+    return [name, kind] as const;
+  });
+}
+
+const ALERT_KINDS = _kinds(ALERT_COLUMNS.split(",").map((c) => c.trim()));
+
+const SS_OBJECT_KINDS = _kinds([
+  "dia_source_id",
+  "dia_object_id",
+  "first_associated_mjd",
+  "last_associated_mjd",
+  "unassociated_mjd",
+  "current_ss_object_id",
+  "alert_ss_object_id",
+  "ra",
+  "dec",
+  "midpoint_mjd_tai",
+  "band",
+  "psf_flux",
+  "psf_flux_err",
+  "snr",
+  "extendedness",
+  "reliability",
+], {
+  first_associated_mjd: "first_seen_mjd",
+  last_associated_mjd: "last_seen_mjd",
+  unassociated_mjd: "last_seen_mjd",
+  current_ss_object_id: "ss_object_id",
+  alert_ss_object_id: "ss_object_id",
+});
 
 interface _Definition {
   name: string;

@@ -67,3 +67,9 @@ Deno.test("the vendored uPlot is the pinned version's browser build, stylesheet 
   assert.match(UPLOT_LICENSE, /^The MIT License/);
   assert.match(UPLOT_LICENSE, /Leon Sorokin/);
 });
+
+Deno.test("viewer/_client_assets.ts holds exactly viewer/client/app.js and app.css", async () => {
+  const { APP_CSS, APP_JS } = await import("../viewer/_client_assets.ts");
+  assert.equal(APP_JS, await Deno.readTextFile(join(REPO_ROOT, "viewer", "client", "app.js")));
+  assert.equal(APP_CSS, await Deno.readTextFile(join(REPO_ROOT, "viewer", "client", "app.css")));
+});
