@@ -25,9 +25,12 @@ import {
   saveScreenshot,
   textOf,
 } from "./_browser.ts";
-import { queryDatabase, testWith, withTempDir } from "./_support.ts";
+import { queryDatabase, sized, testWith, withTempDir } from "./_support.ts";
 
 const SKIP = browserSkipReason();
+// Each page says when it has drawn (body[data-ready], #row-count[data-total]) and the tests wait
+// for that: Chromium's network-idle wait would add a second a page.
+const LOAD = { waitUntil: "load" } as const;
 
 function count(db: string, sql: string): number {
   const [row] = queryDatabase(db, sql);
@@ -43,7 +46,12 @@ testWith(SKIP === null, SKIP ?? "", {
       {
         await using storage = new SQLiteStorage(db);
         await ingest(
-          new MockSource({ count: 1200, seed: 3, reassociationShare: 0.1, solarSystemShare: 0.05 }),
+          new MockSource({
+            count: sized(600, 1200),
+            seed: 3,
+            reassociationShare: 0.1,
+            solarSystemShare: 0.05,
+          }),
           storage,
           { cutouts: new CutoutProcessor({ outputDir: cutouts }) },
         );
@@ -53,7 +61,7 @@ testWith(SKIP === null, SKIP ?? "", {
       const url = (path: string) => new URL(path, viewer.url).toString();
       try {
         await t.step("overview: tables, runs, three charts", async () => {
-          await using opened = await openPage(browser, url("/"));
+          await using opened = await openPage(browser, url("/"), LOAD);
           const { page, problems } = opened;
           await page.waitForSelector("body[data-ready=true]");
           assert.deepEqual(problems, []);
@@ -81,7 +89,7 @@ testWith(SKIP === null, SKIP ?? "", {
         });
 
         await t.step("alerts: thumbnails, filters in the URL, back button", async () => {
-          await using opened = await openPage(browser, url("/alerts"));
+          await using opened = await openPage(browser, url("/alerts"), LOAD);
           const { page, problems } = opened;
           await page.waitForSelector("#row-count[data-total]");
           const shown = async () =>
@@ -139,7 +147,11 @@ testWith(SKIP === null, SKIP ?? "", {
             }"`,
           );
           // A shared link opens with its filter applied.
-          await using shared = await openPage(browser, url("/alerts?reassociated=yes&sort=snr"));
+          await using shared = await openPage(
+            browser,
+            url("/alerts?reassociated=yes&sort=snr"),
+            LOAD,
+          );
           await shared.page.waitForSelector("#row-count[data-total]");
           assert.equal(
             Number(
@@ -165,7 +177,7 @@ testWith(SKIP === null, SKIP ?? "", {
              LIMIT 1`,
           );
           const id = alert?.dia_source_id as bigint;
-          await using opened = await openPage(browser, url(`/alerts/${id}`));
+          await using opened = await openPage(browser, url(`/alerts/${id}`), LOAD);
           const { page, problems } = opened;
           await page.waitForSelector("body[data-ready=true]");
           assert.equal(await textOf(page, "h1"), `Alert ${id}`);
@@ -231,6 +243,7 @@ testWith(SKIP === null, SKIP ?? "", {
           await using opened = await openPage(
             browser,
             url("/reassociations?reason=new_association"),
+            LOAD,
           );
           const { page, problems } = opened;
           await page.waitForSelector("#row-count[data-total]");
@@ -249,7 +262,7 @@ testWith(SKIP === null, SKIP ?? "", {
             `SELECT ss_object_id AS id FROM alerts WHERE ss_object_id IS NOT NULL
              GROUP BY 1 ORDER BY COUNT(*) DESC LIMIT 1`,
           );
-          await using opened = await openPage(browser, url(`/ss-objects/${ss?.id}`));
+          await using opened = await openPage(browser, url(`/ss-objects/${ss?.id}`), LOAD);
           const { page, problems } = opened;
           await page.waitForSelector("body[data-ready=true]");
           const rows = Number(
@@ -265,7 +278,7 @@ testWith(SKIP === null, SKIP ?? "", {
         });
 
         await t.step("a missing alert is a 404 page, not a broken one", async () => {
-          await using opened = await openPage(browser, url("/alerts/5"));
+          await using opened = await openPage(browser, url("/alerts/5"), LOAD);
           assert.match(await textOf(opened.page, "main"), /Alert 5 is not stored/);
           assert.ok(opened.problems.some((p) => p.startsWith("HTTP 404")));
         });

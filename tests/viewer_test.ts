@@ -22,11 +22,12 @@ import { SQLiteStorage } from "../storage/sqlite_storage.ts";
 import { PostgresStorage } from "../storage/postgres_storage.ts";
 import { type RunningViewer, startViewer } from "../viewer/viewer_server.ts";
 import { NEED_POSTGRES, POSTGRES_URL, withPostgresDatabase } from "./_postgres.ts";
-import { fixturesDir, queryDatabase, testWith, withTempDir } from "./_support.ts";
+import { fixturesDir, queryDatabase, sized, testWith, withTempDir } from "./_support.ts";
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
 const FIXTURES = fixturesDir();
-const MOCK = { count: 1500, seed: 7, reassociationShare: 0.08, solarSystemShare: 0.05 };
+const MOCK = { count: sized(800, 1500), seed: 7, reassociationShare: 0.08, solarSystemShare: 0.05 };
+const WRITER_ALERTS = sized(2000, 6000);
 
 type Json = Record<string, unknown>;
 
@@ -42,14 +43,30 @@ async function ok(viewer: RunningViewer, path: string): Promise<Json> {
   return body;
 }
 
+// One mock database (with its cutouts) for the whole file, copied for each test: building it
+// is most of a test's time.
+let shared: Promise<{ db: string; cutouts: string }> | null = null;
+
+function sharedMock(): Promise<{ db: string; cutouts: string }> {
+  shared ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "lsst-viewer-shared-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    const db = join(dir, "alerts.db");
+    const cutouts = join(dir, "cutouts");
+    await using storage = new SQLiteStorage(db);
+    await ingest(new MockSource(MOCK), storage, {
+      cutouts: new CutoutProcessor({ outputDir: cutouts }),
+    });
+    return { db, cutouts };
+  })();
+  return shared;
+}
+
 async function mockDatabase(dir: string): Promise<{ db: string; cutouts: string }> {
+  const base = await sharedMock();
   const db = join(dir, "alerts.db");
-  const cutouts = join(dir, "cutouts");
-  await using storage = new SQLiteStorage(db);
-  await ingest(new MockSource(MOCK), storage, {
-    cutouts: new CutoutProcessor({ outputDir: cutouts }),
-  });
-  return { db, cutouts };
+  await Deno.copyFile(base.db, db);
+  return { db, cutouts: base.cutouts };
 }
 
 function count(db: string, where: string): number {
@@ -404,7 +421,7 @@ Deno.test("viewer: answers while an ingest writes the same SQLite file", async (
           CLI,
           "ingest",
           "--count",
-          "6000",
+          String(WRITER_ALERTS),
           "--seed",
           "8",
           "--batch-size",
@@ -435,10 +452,10 @@ Deno.test("viewer: answers while an ingest writes the same SQLite file", async (
       const out = await finished;
       assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
       const final = await ok(viewer, "/api/stats");
-      assert.equal((final.tables as Record<string, number>).alerts, MOCK.count + 6000);
+      assert.equal((final.tables as Record<string, number>).alerts, MOCK.count + WRITER_ALERTS);
       assert.ok(seen.length > 3, `${seen.length} polls during the ingest`);
       assert.ok(
-        seen.some((n) => n > MOCK.count && n < MOCK.count + 6000),
+        seen.some((n) => n > MOCK.count && n < MOCK.count + WRITER_ALERTS),
         `saw the ingest in progress: ${seen.join(", ")}`,
       );
     } finally {
