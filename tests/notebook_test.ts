@@ -25,7 +25,9 @@ import os, sys, nbformat
 from nbclient import NotebookClient
 source, target = sys.argv[1], sys.argv[2]
 nb = nbformat.read(source, as_version=4)
-client = NotebookClient(nb, timeout=300, kernel_name="deno",
+# A busy machine can hold the kernel's last outputs back for seconds after its reply: wait for
+# them (nbclient's default gives up after 4 s and drops them silently).
+client = NotebookClient(nb, timeout=300, kernel_name="deno", iopub_timeout=120,
                         resources={"metadata": {"path": os.path.dirname(source)}})
 try:
     client.execute()
@@ -66,6 +68,18 @@ async function execute(notebook: string, kept: string, scratch: string): Promise
   assert.equal(run.code, 0, `the notebook failed:\n${new TextDecoder().decode(run.stderr)}`);
   const executed = JSON.parse(await Deno.readTextFile(kept)) as { cells: Cell[] };
   return executed.cells;
+}
+
+// Deno's kernel (2.9.6) now and then loses the last outputs of a cell on a busy machine (seen
+// in CI: two of three images); one more run tells that apart from a notebook that is broken.
+async function executeAndCheck(notebook: string, kept: string, scratch: string): Promise<void> {
+  try {
+    checkOutputs(await execute(notebook, kept, scratch));
+  } catch (error) {
+    // deno-lint-ignore no-console
+    console.log(`notebook outputs incomplete, running it once more: ${(error as Error).message}`);
+    checkOutputs(await execute(notebook, kept, scratch));
+  }
 }
 
 function text(cell: Cell): string {
@@ -121,7 +135,7 @@ testWith(VENV_PYTHON !== null, NEED_VENV, {
   async fn() {
     await Deno.mkdir(KEPT, { recursive: true });
     await withTempDir("lsst-notebook-", async (scratch) => {
-      checkOutputs(await execute(NOTEBOOK, join(KEPT, "explore.executed.ipynb"), scratch));
+      await executeAndCheck(NOTEBOOK, join(KEPT, "explore.executed.ipynb"), scratch);
     });
   },
 });
@@ -149,7 +163,7 @@ testWith(VENV_PYTHON !== null, NEED_VENV, {
           await assert.rejects(Deno.stat(join(dir, name)), Deno.errors.NotFound, join(dir, name));
         }
       }
-      checkOutputs(await execute(copy, join(KEPT, "explore.outside.executed.ipynb"), scratch));
+      await executeAndCheck(copy, join(KEPT, "explore.outside.executed.ipynb"), scratch);
     });
   },
 });
