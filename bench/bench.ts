@@ -23,7 +23,7 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { ingestV8Flags } from "./_ingest_flags.ts";
+import { ingestEnv, ingestV8Flags } from "./_ingest_flags.ts";
 
 type Figures = Record<string, unknown>;
 
@@ -108,8 +108,10 @@ for (const c of selected) {
     const script = fileURLToPath(new URL(c.script, import.meta.url));
     const args = c.suite === "mock" ? [...c.args, dir] : [...c.args, shared, dir];
     const out = await new Deno.Command(Deno.execPath(), {
-      // With the V8 flags the ingest task runs with.
+      // With the V8 flags and environment the ingest task runs with; every process a case
+      // starts inherits that environment (references included, so they run alike).
       args: ["run", ...PERMISSIONS, ...ingestV8Flags(), script, ...args],
+      env: ingestEnv(),
       stdout: "piped",
       stderr: "inherit",
     }).output();

@@ -19,8 +19,10 @@
  * `*_ingest_peak_rss_mb`); the projected decoder with the LSST selection
  * (`*_projected_alerts_per_s`, one core); for `heavy` and `light` avsc's full decode too
  * (`*_avsc_alerts_per_s`). `*_ingest_vs_projected` is the ingest rate over the projected decode
- * rate of the same alerts: the storing thread's share of one core's decoding. Prints one JSON
- * line.
+ * rate of the same alerts: the storing thread's share of one core's decoding. For the re-observed
+ * input, `heavy_reobserve_sqlite_row_floor_*`: SQLite alone updating the stored row of every
+ * re-observed history entry (see _sqlite_row_floor.ts), the most a storing thread that rewrites a
+ * row per observation can do, and its ratio to the projected decode. Prints one JSON line.
  *
  * deno run … bench/decode.ts <count> <shared> <case dir> (inputs built in a child process,
  * `--build <count> <shared>`, when the shared folder lacks them; each ingest in a child process,
@@ -49,6 +51,7 @@ import {
   writeOcfFile,
 } from "../mod.ts";
 import { samplePeakMemory } from "./_measure.ts";
+import { sqliteRowFloor } from "./_sqlite_row_floor.ts";
 import { fixturesDir } from "./_fixtures.ts";
 import { ingestV8Flags } from "./_ingest_flags.ts";
 
@@ -266,6 +269,9 @@ for (const input of INPUTS) {
     database.close();
     figures.heavy_reobserve_seen_before_share = Math.round(1000 - 1000 * row.sources / row.seen) /
       1000;
+    const floor = sqliteRowFloor(db);
+    figures.heavy_reobserve_sqlite_row_floor_alerts_per_s = floor.alertsPerS;
+    figures.heavy_reobserve_sqlite_row_floor_updated_share = floor.updatedShare;
   }
   await Deno.remove(db).catch(() => {});
   await Deno.remove(`${db}-wal`).catch(() => {});
@@ -284,6 +290,11 @@ for (const input of INPUTS) {
   }
   figures[`${input}_ingest_vs_projected`] =
     Math.round((figures[`${input}_ingest_alerts_per_s`] as number) / decoded * 1000) / 1000;
+  if (input === "heavy_reobserve") {
+    figures.heavy_reobserve_sqlite_row_floor_vs_projected = Math.round(
+      (figures.heavy_reobserve_sqlite_row_floor_alerts_per_s as number) / decoded * 1000,
+    ) / 1000;
+  }
 }
 figures.cores = navigator.hardwareConcurrency;
 console.log(JSON.stringify(figures));

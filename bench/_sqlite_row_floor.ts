@@ -1,0 +1,66 @@
+/**
+ * The heavy re-observed benchmark's reference for its storing thread: SQLite alone applying the
+ * update every re-observed history entry needs while a row is kept per DIASource — times seen
+ * plus one, latest sighting, latest alert, run — to the `processed_sources` rows an ingest just
+ * wrote, one statement an alert over its history's ids (as the ingest's plain-observation
+ * update), in batches of 70 alerts (the ingest's batch bound for ~350 observations an alert)
+ * committed with `synchronous = FULL`. Nothing else runs: no decoding, no alert rows, no
+ * tracking. The rate bounds any design that rewrites a row per observation.
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import { historyIds } from "../tracking/_history_blob.ts";
+
+const BATCH = 70;
+
+/**
+ * Alerts per second of the update over the database's alerts, in time order.
+ *
+ * @param path A database an ingest of heavy alerts wrote (changed by this).
+ * @returns The rate and the share of history entries the update found.
+ */
+export function sqliteRowFloor(path: string): { alertsPerS: number; updatedShare: number } {
+  const db = new DatabaseSync(path);
+  db.exec("PRAGMA synchronous = FULL");
+  db.exec("PRAGMA cache_size = -32768");
+  const select = db.prepare(
+    `SELECT dia_source_id, midpoint_mjd_tai, history FROM alerts
+     WHERE history IS NOT NULL ORDER BY midpoint_mjd_tai, dia_source_id`,
+  );
+  select.setReadBigInts(true);
+  const alerts = select.all() as {
+    dia_source_id: bigint;
+    midpoint_mjd_tai: number | bigint;
+    history: Uint8Array;
+  }[];
+  // Later than every stored sighting, so each row found is updated.
+  const later = 1e6;
+  const lists = alerts.map((a) => `[${historyIds(a.history).join(",")}]`);
+  const entries = alerts.reduce((n, a) => n + a.history.length / 24, 0);
+  const bump = db.prepare(
+    `UPDATE OR FAIL processed_sources SET times_seen = times_seen + 1, last_seen_mjd = ?1,
+       last_alert_id = ?2, last_run_id = ?3
+     WHERE dia_source_id IN (SELECT value FROM json_each(?4)) AND last_seen_mjd < ?1`,
+  );
+  let updated = 0;
+  const started = performance.now();
+  for (let at = 0; at < alerts.length; at += BATCH) {
+    db.exec("BEGIN");
+    for (let i = at; i < Math.min(alerts.length, at + BATCH); i++) {
+      const alert = alerts[i] as (typeof alerts)[number];
+      updated += Number(
+        bump.run(Number(alert.midpoint_mjd_tai) + later, alert.dia_source_id, 2, lists[i] as string)
+          .changes,
+      );
+    }
+    db.exec("COMMIT");
+  }
+  const seconds = (performance.now() - started) / 1000;
+  db.close();
+  return {
+    alertsPerS: Math.round(alerts.length / seconds),
+    updatedShare: Math.round(updated / entries * 1000) / 1000,
+  };
+}
