@@ -55,6 +55,27 @@ Deno.test("ingest --source mock stores alerts and cutouts, and a second run resu
   });
 });
 
+// The quick start's command: the task sets glibc's and V8's memory settings before `deno run`.
+Deno.test("deno task ingest (the quick start) runs the ingest with the task's settings", async () => {
+  await withTempDir("lsst-cli-task-", async (dir) => {
+    const db = join(dir, "alerts.db");
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "ingest", "--source", "mock", "--count", "120", "--db", db]
+        .concat(["--cutouts-dir", join(dir, "cutouts"), "--json"]),
+      cwd: REPO_ROOT,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 0, stderr);
+    assert.equal(JSON.parse(new TextDecoder().decode(out.stdout)).alertsIngested, 120);
+    assert.equal(queryDatabase(db, "SELECT COUNT(*) AS n FROM alerts")[0]?.n, 120n);
+    const task = JSON.parse(await Deno.readTextFile(join(REPO_ROOT, "deno.json"))).tasks.ingest;
+    assert.match(task.command, /^MALLOC_TRIM_THRESHOLD_=\d+ deno run .*--heap-growing-percent=/);
+  });
+});
+
 Deno.test("db-stats, runs and reassociations report what ingest stored, ids exact", async () => {
   await withTempDir("lsst-cli-", async (dir) => {
     const db = join(dir, "alerts.db");
