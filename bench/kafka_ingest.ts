@@ -40,6 +40,8 @@ interface Measurement {
   seconds: number;
   /** From the call of `ingest()` until its first batch was stored. */
   first_batch_s: number;
+  /** From the call of `ingest()` until its last batch was stored (the rest is closing). */
+  last_batch_s: number;
   /** CPU time of the process (every thread) meanwhile, user and system. */
   cpu_s: number;
   peak_rss_mb: number;
@@ -135,6 +137,9 @@ async function compare(): Promise<void> {
     file_peak_rss_mb: Math.max(...runs.file.map((m) => m.peak_rss_mb)),
     kafka_first_batch_s: _round2(_median(runs.kafka.map((m) => m.first_batch_s))),
     file_first_batch_s: _round2(_median(runs.file.map((m) => m.first_batch_s))),
+    // After the last batch: committing, leaving the group, stopping the worker.
+    kafka_closing_s: _round2(_median(runs.kafka.map((m) => m.seconds - m.last_batch_s))),
+    file_closing_s: _round2(_median(runs.file.map((m) => m.seconds - m.last_batch_s))),
     // CPU seconds of all threads: what a machine busy with other work still has to give.
     kafka_cpu_s: _round2(_median(runs.kafka.map((m) => m.cpu_s))),
     file_cpu_s: _round2(_median(runs.file.map((m) => m.cpu_s))),
@@ -165,10 +170,14 @@ async function measure(
   const cpu = process.cpuUsage();
   const started = performance.now();
   let firstBatch = 0;
+  let lastBatch = 0;
   const run = await ingest(source, storage, {
     batchSize: 500,
     ...(kind === "kafka" ? { limit: count } : {}),
-    onProgress: () => (firstBatch ||= performance.now() - started),
+    onProgress: () => {
+      lastBatch = performance.now() - started;
+      firstBatch ||= lastBatch;
+    },
   });
   const seconds = (performance.now() - started) / 1000;
   const { user, system } = process.cpuUsage(cpu);
@@ -176,6 +185,7 @@ async function measure(
     alerts: run.alertsIngested,
     seconds,
     first_batch_s: firstBatch / 1000,
+    last_batch_s: lastBatch / 1000,
     cpu_s: (user + system) / 1e6,
     peak_rss_mb: memory.stop(),
   };
