@@ -37,8 +37,9 @@ export function sqliteRowFloor(path: string): { alertsPerS: number; updatedShare
   }[];
   // Later than every stored sighting, so each row found is updated.
   const later = 1e6;
-  const lists = alerts.map((a) => `[${historyIds(a.history).join(",")}]`);
-  const entries = alerts.reduce((n, a) => n + a.history.length / 24, 0);
+  const histories = alerts.map((a) => historyIds(a.history));
+  const lists = histories.map((ids) => `[${ids.join(",")}]`);
+  const entries = histories.reduce((n, ids) => n + ids.length, 0);
   const bump = db.prepare(
     `UPDATE OR FAIL processed_sources SET times_seen = times_seen + 1, last_seen_mjd = ?1,
        last_alert_id = ?2, last_run_id = ?3

@@ -32,7 +32,7 @@ import type { DecodedAlert } from "../sources/alert_source.ts";
 import { MockSource } from "../sources/mock/mock_source.ts";
 import type { QuarantineEntry } from "../storage/storage.ts";
 import { SQLiteStorage } from "../storage/sqlite_storage.ts";
-import { samplePeakMemory } from "./_measure.ts";
+import { loadAverage, samplePeakMemory } from "./_measure.ts";
 import { ingestV8Flags } from "./_ingest_flags.ts";
 
 type Figure = "cutouts" | "minimal" | "minimal-nosync" | "ingest-cutouts" | "ingest";
@@ -47,21 +47,12 @@ const FIELDS = {
 } as const;
 
 async function runAll(count: number, work: string): Promise<Record<string, unknown>> {
-  // Through a process: Deno lets a program read /proc only with every permission.
-  const load = async () => {
-    try {
-      const out = await new Deno.Command("cat", { args: ["/proc/loadavg"] }).output();
-      return new TextDecoder().decode(out.stdout).split(" ").slice(0, 3).join(" ");
-    } catch {
-      return "n/a";
-    }
-  };
   const figures: Record<string, unknown> = {
     case: "cutouts: mock alerts' FITS cutouts, 3 files per alert",
     date: new Date().toISOString(),
     alerts: count,
     files: 3 * count,
-    load_before: await load(),
+    load_before: await loadAverage(),
   };
   const script = fileURLToPath(import.meta.url);
   const order: [Figure, string][] = [
@@ -123,7 +114,7 @@ async function runAll(count: number, work: string): Promise<Record<string, unkno
     figures.alerts_per_s_with_cutouts,
     figures.alerts_per_s_without_cutouts,
   );
-  figures.load_after = await load();
+  figures.load_after = await loadAverage();
   figures.note = "minimal_writer_files_per_s syncs as the cutout path does (fdatasync per file " +
     "before its rename, fsync of each touched folder per batch of 500 alerts), so the ratio " +
     "compares like with like; minimal_writer_nosync_files_per_s skips every sync (context only)";

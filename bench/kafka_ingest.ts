@@ -30,7 +30,7 @@ import {
   writeOcfFile,
 } from "../mod.ts";
 import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
-import { samplePeakMemory } from "./_measure.ts";
+import { loadAverage, samplePeakMemory } from "./_measure.ts";
 import { fixturesDir } from "./_fixtures.ts";
 import { ingestV8Flags } from "./_ingest_flags.ts";
 
@@ -201,10 +201,8 @@ function _round2(value: number): number {
   return Math.round(value * 100) / 100;
 }
 
-// The 1-minute load average (Deno reads /proc only with every permission; `cat` may run).
+// The 1-minute load average, or null where it cannot be read.
 async function _load(): Promise<number | null> {
-  const out = await new Deno.Command("cat", { args: ["/proc/loadavg"], stdout: "piped" }).output()
-    .catch(() => null);
-  const load = Number(new TextDecoder().decode(out?.stdout).split(" ")[0]);
-  return out?.success && Number.isFinite(load) ? load : null;
+  const load = Number((await loadAverage()).split(" ")[0]);
+  return Number.isFinite(load) ? load : null;
 }

@@ -413,10 +413,7 @@ export class AlertCatalog implements AsyncDisposable {
        ${order}`,
       [...where.params, limit, offset],
     );
-    // A short page ends the list: its total is known without counting.
-    const counted = rows.length < limit && (rows.length > 0 || offset === 0)
-      ? _counted(offset + rows.length)
-      : await this.#count("alerts", where);
+    const counted = await this.#pageCount(rows.length, limit, offset, "alerts", where);
     return { rows: rows.map(_summary), ...counted };
   }
 
@@ -702,9 +699,7 @@ export class AlertCatalog implements AsyncDisposable {
        ${where.sql} ORDER BY d.id DESC LIMIT ? OFFSET ?`,
       [...where.params, limit, offset],
     );
-    const counted = rows.length < limit && (rows.length > 0 || offset === 0)
-      ? _counted(offset + rows.length)
-      : await this.#count("reassociations d", where);
+    const counted = await this.#pageCount(rows.length, limit, offset, "reassociations d", where);
     return {
       rows: rows.map((r) => ({ ..._detection(r), alertHasCutouts: _flag(r.alert_has_cutouts) })),
       ...counted,
@@ -874,6 +869,19 @@ export class AlertCatalog implements AsyncDisposable {
   /** Close the connection. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  // A page's total: a short page ends the list, so its total is known without counting.
+  #pageCount(
+    rows: number,
+    limit: number,
+    offset: number,
+    from: string,
+    where: { sql: string; params: SqlParam[] },
+  ): Promise<{ total: number; totalIsExact: boolean }> {
+    return rows < limit && (rows > 0 || offset === 0)
+      ? Promise.resolve(_counted(offset + rows))
+      : this.#count(from, where);
   }
 
   async #count(
