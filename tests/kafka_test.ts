@@ -685,6 +685,54 @@ kafkaTest(
 );
 
 kafkaTest(
+  "a backlog over 4 partitions reaches the pipeline in the order it was produced, whatever each fetch holds of each partition",
+  async () => {
+    const topic = await createTopic("order", 4);
+    // Partition 1 carries alerts with cutouts (~79 KB), the others without (~1.4 KB): a fetch
+    // of 1 MiB a partition brings ~13 of partition 1 and all 100 of each other one.
+    const light = (await mockMessages(400, 71)).values;
+    const heavy = (await mockMessages(400, 71, true)).values;
+    const values = light.map((value, i) => (i % 4 === 1 ? heavy[i]! : value));
+    for (let partition = 0; partition < 4; partition++) {
+      // Message i on partition i % 4, as a producer without keys spreads a stream; sent 5 at a
+      // time, as the broker returns whole record batches however large.
+      const mine = values.filter((_, i) => i % 4 === partition);
+      for (let at = 0; at < mine.length; at += 5) {
+        await client().produce(topic, mine.slice(at, at + 5), { partition });
+      }
+    }
+    await withTempDir("lsst-kafka-", async (dir) => {
+      await using storage = new SQLiteStorage(join(dir, "order.db"));
+      await using source = new KafkaSource({
+        bootstrapServers: BOOTSTRAP,
+        topics: [topic],
+        groupId: unique("order"),
+        schemaDir: join(FIXTURES as string, "lsst/schema"),
+        schemaStore: storage,
+        decodeWorker: true,
+      });
+      const chunks = MessageReader.chunks;
+      const order: number[] = [];
+      for await (const item of source.alerts({ limit: values.length })) {
+        const partition = Number(item.cursor.stream.slice(topic.length + 1));
+        order.push(4 * Number(item.cursor.position) + partition);
+      }
+      assert.ok(MessageReader.chunks > chunks, "the worker decoded them");
+      assert.deepEqual([...order].sort((a, b) => a - b), values.map((_, i) => i));
+      // How far a message came after one produced later: within one turn of the partitions
+      // (sent as fetched, partition 1's 14th message would come ~340 behind).
+      let latest = -1;
+      let behind = 0;
+      for (const i of order) {
+        behind = Math.max(behind, latest - i);
+        latest = Math.max(latest, i);
+      }
+      assert.ok(behind <= 3, `a message reached the pipeline ${behind} after a later one`);
+    });
+  },
+);
+
+kafkaTest(
   "offsets are committed only after storage and the database's cursors win over Kafka's",
   async () => {
     const topic = await createTopic("commit", 3);

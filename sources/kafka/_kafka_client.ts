@@ -506,6 +506,9 @@ export class KafkaStream {
   #options: ConsumeOptions;
   #stored = new Map<string, bigint>();
   #offered: KafkaRecord[] = [];
+  // Partitions (`topic/partition`) with more in Kafka than fetched: those whose last batch
+  // stopped short of their end, and those assigned and not fetched yet.
+  #behind = new Set<string>();
   #next = 0;
   #taken: (() => void) | null = null;
   #arrived: (() => void) | null = null;
@@ -539,6 +542,12 @@ export class KafkaStream {
     const consumer = this.#consumer;
     const { GROUP_JOIN, CRASH } = consumer.events;
     consumer.on(GROUP_JOIN, (event) => {
+      // Each assigned partition may hold a backlog until its first batch says otherwise.
+      this.#behind = new Set(
+        Object.entries(event.payload.memberAssignment).flatMap(([topic, partitions]) =>
+          partitions.map((partition) => `${topic}/${partition}`)
+        ),
+      );
       this.#assigned = this.#onAssignment(event.payload.memberAssignment).catch((error) =>
         this.#fail(error)
       );
@@ -583,6 +592,11 @@ export class KafkaStream {
           }
         }
         this.#crashes = 0;
+        if (batch.messages.length > 0) {
+          const end = BigInt(batch.lastOffset()) + 1n;
+          if (end < BigInt(batch.highWatermark)) this.#behind.add(stream);
+          else this.#behind.delete(stream);
+        }
         if (records.length > 0 && !(await this.#offer(records, heartbeat))) return;
         if (batch.messages.length > 0) resolveOffset(batch.lastOffset());
       },
@@ -611,6 +625,25 @@ export class KafkaStream {
    */
   nextBatch(signal?: AbortSignal): Promise<KafkaRecord[] | null> {
     return this.#take(Infinity, signal);
+  }
+
+  /**
+   * The partitions with more messages in Kafka than fetched, as far as the stream knows: those
+   * whose last batch stopped short of their end, and those assigned whose first batch has not
+   * come (until {@linkcode KafkaStream.forgetBehind}).
+   *
+   * @returns `topic/partition` keys.
+   */
+  behind(): ReadonlySet<string> {
+    return this.#behind;
+  }
+
+  /**
+   * Take every partition as caught up until its next batch says otherwise: a partition assigned
+   * but empty sends no batch to say so.
+   */
+  forgetBehind(): void {
+    this.#behind.clear();
   }
 
   /**

@@ -104,54 +104,6 @@ export function wantedSchemaIds(
 }
 
 /**
- * Split batches of a few partitions into chunks, each partition's messages in offset order,
- * taking a slice of each partition in turn. Read one partition after another, a backlog reaches
- * the pipeline far from time order (a topic spreads each object's alerts over its partitions),
- * and every late observation replays the DIASources it reorders; interleaved, a batch holds the
- * same stretch of time of each partition, and tracking sorts it. Small chunks let the consuming
- * thread store the first while the rest of a fetch is decoded.
- *
- * @param batches Messages of one fetch, batch by batch (a partition may come twice, in order).
- * @param messages Most messages in a chunk.
- * @param bytes Bytes of values after which a chunk ends.
- * @returns The chunks, in the order to send them.
- */
-export function* interleaveBatches(
-  batches: readonly KafkaRecord[][],
-  messages: number,
-  bytes: number,
-): Generator<KafkaRecord[]> {
-  const queues = new Map<string, KafkaRecord[]>();
-  for (const batch of batches) {
-    if (batch.length === 0) continue;
-    const key = `${batch[0]!.topic}/${batch[0]!.partition}`;
-    const queue = queues.get(key);
-    if (queue === undefined) queues.set(key, [...batch]);
-    else queue.push(...batch);
-  }
-  const slice = Math.max(1, Math.floor(messages / Math.max(1, queues.size)));
-  const heads = [...queues.values()].map((queue) => ({ queue, at: 0 }));
-  for (;;) {
-    const chunk: KafkaRecord[] = [];
-    let size = 0;
-    for (let turn = true; turn && chunk.length < messages && size < bytes;) {
-      turn = false;
-      for (const head of heads) {
-        const end = Math.min(head.queue.length, head.at + slice);
-        for (; head.at < end && chunk.length < messages && size < bytes; head.at++) {
-          const record = head.queue[head.at]!;
-          chunk.push(record);
-          size += record.value?.length ?? 0;
-          turn = true;
-        }
-      }
-    }
-    if (chunk.length === 0) return;
-    yield chunk;
-  }
-}
-
-/**
  * Decode messages and pack them for `postMessage`.
  *
  * @param records Messages, each partition's in offset order.

@@ -6,13 +6,7 @@ import { decodeFramed, messageFormat } from "../../formats/_message_decoder.ts";
 import { SchemaResolver } from "../../formats/schema_resolver.ts";
 import type { StoredSchema } from "../../model/stored_schema.ts";
 import type { KafkaRecord } from "./_kafka_client.ts";
-import {
-  decodeChunk,
-  interleaveBatches,
-  type MessageSchema,
-  unpackChunk,
-  wantedSchemaIds,
-} from "./_message_chunk.ts";
+import { decodeChunk, type MessageSchema, unpackChunk, wantedSchemaIds } from "./_message_chunk.ts";
 import { minimalLsstSchema } from "../../tests/_minimal_schema.ts";
 
 const SCHEMA = minimalLsstSchema({ cutout: true });
@@ -132,25 +126,4 @@ Deno.test("decodeChunk() leaves to the consuming thread what it cannot decode al
   // Told that every message is a container, the worker decodes none.
   const { chunk: asOcf } = decodeChunk(records.slice(4), schemas, "ocf", "kafka");
   assert.deepEqual(asOcf.outcomes, [null]);
-});
-
-Deno.test("interleaveBatches() takes each partition's messages in order, a slice of each in turn", () => {
-  const batch = (partition: number, from: number, count: number) =>
-    Array.from({ length: count }, (_, i) => record(new Uint8Array(10), from + i, partition));
-  const batches = [batch(0, 0, 7), batch(1, 100, 3), batch(2, 200, 5), batch(0, 7, 2)];
-  const chunks = [...interleaveBatches(batches, 6, 1 << 20)];
-  const names = chunks.map((chunk) => chunk.map((r) => `${r.partition}:${r.offset}`));
-  assert.deepEqual(names, [
-    ["0:0", "0:1", "1:100", "1:101", "2:200", "2:201"],
-    ["0:2", "0:3", "1:102", "2:202", "2:203", "0:4"],
-    ["0:5", "0:6", "2:204", "0:7", "0:8"],
-  ]);
-  // Bytes end a chunk after the message that reaches them; nothing is lost or repeated.
-  const small = [...interleaveBatches(batches, 100, 25)];
-  assert.ok(small.every((chunk) => chunk.length <= 3));
-  assert.deepEqual(
-    small.flat().map((r) => `${r.partition}:${r.offset}`).sort(),
-    batches.flat().map((r) => `${r.partition}:${r.offset}`).sort(),
-  );
-  assert.deepEqual([...interleaveBatches([], 10, 10)], []);
 });

@@ -13,9 +13,9 @@ import {
   type KafkaConnection,
   type KafkaStream,
 } from "./_kafka_client.ts";
+import { FetchInterleave } from "./_fetch_interleave.ts";
 import {
   decodeChunk,
-  interleaveBatches,
   type MessageSchema,
   type PackedChunk,
   wantedSchemaIds,
@@ -85,6 +85,9 @@ const asked = new Set<number>();
 let undecoded = 0;
 // A fetch holds one batch per partition; more than this many are not waited for.
 const MAX_GATHERED = 64;
+// Longest a partition's next fetch is waited for before what is held back is sent anyway: above
+// the broker's wait for new messages (_kafka_client.ts), so that a fetch arriving is not missed.
+const HOLD_MS = 1_000;
 let commits: Promise<void> = Promise.resolve();
 const schemas = new Map<number, MessageSchema | null>();
 let wake: (() => void) | null = null;
@@ -125,19 +128,28 @@ async function consume(
 ): Promise<void> {
   if (closing) return;
   scope.postMessage({ type: "started" });
+  const queued = new FetchInterleave();
   for (;;) {
-    const first = await consumer.nextBatch();
-    if (first === null) return;
+    // Messages held back wait for a behind partition's next fetch, but not for long: a
+    // partition may be empty, revoked, or its next fetch fail.
+    const wait = queued.held > 0 ? AbortSignal.timeout(HOLD_MS) : undefined;
+    const first = await consumer.nextBatch(wait);
+    if (first === null && !wait?.aborted) return;
     // kafkajs hands a fetch's partitions over one after another, without waiting for the
-    // network: take them all, and send their messages interleaved (see interleaveBatches).
-    const batches = [first];
-    while (batches.length < MAX_GATHERED) {
+    // network: take them all, and send their messages interleaved (see FetchInterleave).
+    const batches = first === null ? [] : [first];
+    while (first !== null && batches.length < MAX_GATHERED) {
       await new Promise((resolve) => setTimeout(resolve, 0));
       const more = consumer.takeOffered();
       if (more === null) break;
       batches.push(more);
     }
-    for (const part of interleaveBatches(batches, request.chunkMessages, request.chunkBytes)) {
+    for (const batch of batches) queued.add(batch);
+    // Waited for long enough: a partition assigned but empty never sends a batch to say so.
+    if (first === null) consumer.forgetBehind();
+    for (
+      const part of queued.chunks(request.chunkMessages, request.chunkBytes, consumer.behind())
+    ) {
       // The consuming thread resolves schemas (database, folder, registry), so a schema id new
       // to the worker is asked for. Its answer can wait behind kafkajs decoding the next fetch
       // here, so one chunk goes undecoded meanwhile: the consuming thread, idle until its
