@@ -22,7 +22,11 @@
  * rate of the same alerts: the storing thread's share of one core's decoding. For the re-observed
  * input, `heavy_reobserve_sqlite_row_floor_*`: SQLite alone updating the stored row of every
  * re-observed history entry (see _sqlite_row_floor.ts), the most a storing thread that rewrites a
- * row per observation can do, and its ratio to the projected decode. Prints one JSON line.
+ * row per observation can do, and its ratio to the projected decode; and
+ * `heavy_reobserve_prefilled_*`: the same ingest into a database already holding ~3 million
+ * states of other DIAObjects whose DIASource ids lie among the input's (see neighbours()), as a
+ * database does after a few nights, with its ratio to the ingest into an empty one. Prints one
+ * JSON line.
  *
  * deno run … bench/decode.ts <count> <shared> <case dir> (inputs built in a child process,
  * `--build <count> <shared>`, when the shared folder lacks them; each ingest in a child process,
@@ -52,6 +56,7 @@ import {
 } from "../mod.ts";
 import { samplePeakMemory } from "./_measure.ts";
 import { sqliteRowFloor } from "./_sqlite_row_floor.ts";
+import { type PrefillState, prefillStates } from "./_prefill_states.ts";
 import { fixturesDir } from "./_fixtures.ts";
 import { ingestV8Flags } from "./_ingest_flags.ts";
 
@@ -60,6 +65,10 @@ const INPUTS = ["heavy", "heavy_reobserve", "light"] as const;
 type Input = typeof INPUTS[number];
 // Alerts each DIAObject of the re-observed input receives.
 const VISITS = 10;
+// Other DIAObjects' states in the prefilled database: this many per history entry and DIAObject
+// of the re-observed input (~3 million for 3,000 alerts), under DIAObject ids from this one.
+const PREFILL_PER_SLOT = 6;
+const PREFILL_OBJECTS = 1n << 60n;
 
 const mode = Deno.args[0] === "--build" || Deno.args[0] === "--ingest" ? Deno.args[0] : "";
 
@@ -156,15 +165,47 @@ function reobserved(
   return packet;
 }
 
-async function build(input: Input): Promise<void> {
-  const path = inputPath(input);
-  if (existsSync(path)) return;
+// The fixtures' heavy alerts, decoded.
+async function loadBases(): Promise<Packet[]> {
   const folder = join(fixtures, "lsst/cwf-heavy");
   const bases: Packet[] = [];
   for (const name of [...Deno.readDirSync(folder)].map((e) => e.name).sort()) {
     const bytes = await Deno.readFile(join(folder, name));
     bases.push(type.decode(Buffer.from(bytes), 5).value as Packet);
   }
+  return bases;
+}
+
+// States of other DIAObjects among the re-observed input's history ids: for each history entry
+// and each DIAObject of the input, `perSlot` ids just after its copy, which no alert of the
+// input uses. Other DIAObjects' detections in the same visits sit among an object's DIASources
+// that way in Rubin's ids (a visit's ids are neighbours), so that in a table keyed by DIASource
+// an alert's history entries would each lie on a page of their own.
+function neighbours(bases: Packet[], perSlot: number): PrefillState[] {
+  const idOf = reobservedIds(bases);
+  const triggers = new Set(bases.map((base) => base.diaSource.diaSourceId));
+  const history = new Set<bigint>();
+  for (const base of bases) {
+    for (const entry of (base.prvDiaSources ?? []) as Array<{ diaSourceId: bigint }>) {
+      if (!triggers.has(entry.diaSourceId)) history.add(entry.diaSourceId);
+    }
+  }
+  const objects = Math.ceil(count / VISITS);
+  const states: PrefillState[] = [];
+  for (const id of history) {
+    for (let object = 0; object < objects; object++) {
+      for (let slot = 1; slot <= perSlot; slot++) {
+        states.push([PREFILL_OBJECTS + BigInt(object * VISITS + slot), idOf(id, object, slot)]);
+      }
+    }
+  }
+  return states;
+}
+
+async function build(input: Input): Promise<void> {
+  const path = inputPath(input);
+  if (existsSync(path)) return;
+  const bases = await loadBases();
   const objects = Math.ceil(count / VISITS);
   const idOf = reobservedIds(bases);
   const packets = (function* () {
@@ -272,6 +313,27 @@ for (const input of INPUTS) {
     const floor = sqliteRowFloor(db);
     figures.heavy_reobserve_sqlite_row_floor_alerts_per_s = floor.alertsPerS;
     figures.heavy_reobserve_sqlite_row_floor_updated_share = floor.updatedShare;
+    // Again, into a database that already holds millions of other DIAObjects' states.
+    const prefilled = join(dir, `${input}_prefilled.db`);
+    await Deno.remove(prefilled).catch(() => {});
+    const states = await prefillStates(prefilled, neighbours(await loadBases(), PREFILL_PER_SLOT));
+    const into = JSON.parse(
+      await child([
+        ...ingestV8Flags(),
+        self,
+        "--ingest",
+        inputPath(input),
+        String(count),
+        prefilled,
+      ]),
+    ) as { alerts_per_s: number; rss: number };
+    figures.heavy_reobserve_prefilled_states = states;
+    figures.heavy_reobserve_prefilled_ingest_alerts_per_s = into.alerts_per_s;
+    figures.heavy_reobserve_prefilled_ingest_peak_rss_mb = into.rss;
+    figures.heavy_reobserve_prefilled_vs_empty =
+      Math.round(into.alerts_per_s / out.alerts_per_s * 100) / 100;
+    await Deno.remove(prefilled).catch(() => {});
+    await Deno.remove(`${prefilled}-wal`).catch(() => {});
   }
   await Deno.remove(db).catch(() => {});
   await Deno.remove(`${db}-wal`).catch(() => {});

@@ -81,6 +81,35 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   // The viewer (issue 15): alerts_time_filters, which schema.sql creates, leads with the
   // midpoint too and replaces this index.
   { version: 7, sql: "DROP INDEX IF EXISTS alerts_midpoint;" },
+  // States stored by DIAObject (see schema.sql): the rows move to source_states, which
+  // schema.sql creates with its indexes and the processed_sources view that replaces the table.
+  // 3 million rows took 9 s (measured).
+  {
+    version: 8,
+    sql: `CREATE TABLE source_states (
+        object_key                     INTEGER NOT NULL,
+        dia_source_id                  INTEGER NOT NULL,
+        dia_object_id                  INTEGER,
+        ss_object_id                   INTEGER,
+        ss_object_reassoc_time_mjd_tai REAL,
+        first_seen_mjd                 REAL    NOT NULL,
+        last_seen_mjd                  REAL    NOT NULL,
+        times_seen                     INTEGER NOT NULL,
+        first_run_id                   INTEGER,
+        last_run_id                    INTEGER,
+        last_alert_id                  INTEGER,
+        runs                           INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (object_key, dia_source_id)
+      ) WITHOUT ROWID;
+      INSERT INTO source_states (object_key, dia_source_id, dia_object_id, ss_object_id,
+        ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
+        last_run_id, last_alert_id, runs)
+        SELECT COALESCE(dia_object_id, 0), dia_source_id, dia_object_id, ss_object_id,
+          ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen,
+          first_run_id, last_run_id, last_alert_id, runs
+        FROM processed_sources ORDER BY 1, 2;
+      DROP TABLE processed_sources;`,
+  },
 ];
 
 /** The version `schema.sql` describes. */

@@ -835,17 +835,17 @@ export class SQLiteStorage implements Storage {
   // whole batch back anyway.
   #writeStates(writes: StateWrites): void {
     const insert = this.#statement(
-      `INSERT OR FAIL INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
+      `INSERT OR FAIL INTO source_states (object_key, dia_source_id, dia_object_id, ss_object_id,
          ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
          last_run_id, last_alert_id, runs)
-       SELECT value, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM json_each(?)`,
+       SELECT COALESCE(?1, 0), value, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 FROM json_each(?11)`,
     );
     for (const { head, ids } of writes.inserts) {
       const { changes } = insert.run(..._stateColumns(head), _jsonIds(ids));
       _expectRows("insert new sources", changes, ids.length);
     }
     const bump = this.#statement(
-      `UPDATE OR FAIL processed_sources SET times_seen = times_seen + ?, last_seen_mjd = ?,
+      `UPDATE OR FAIL source_states SET times_seen = times_seen + ?, last_seen_mjd = ?,
          last_alert_id = ?, last_run_id = ?
        WHERE dia_source_id IN (SELECT value FROM json_each(?))`,
     );
@@ -859,12 +859,14 @@ export class SQLiteStorage implements Storage {
       );
       _expectRows("update seen sources", changes, b.ids.length);
     }
+    // A DIASource whose DIAObject changed moves to its new DIAObject's rows.
     const upsert = this.#statement(
-      `INSERT INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
+      `INSERT INTO source_states (object_key, dia_source_id, dia_object_id, ss_object_id,
          ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
          last_run_id, last_alert_id, runs)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (dia_source_id) DO UPDATE SET dia_object_id = excluded.dia_object_id,
+       VALUES (COALESCE(?2, 0), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+       ON CONFLICT (dia_source_id) DO UPDATE SET object_key = excluded.object_key,
+         dia_object_id = excluded.dia_object_id,
          ss_object_id = excluded.ss_object_id,
          ss_object_reassoc_time_mjd_tai = excluded.ss_object_reassoc_time_mjd_tai,
          first_seen_mjd = excluded.first_seen_mjd, last_seen_mjd = excluded.last_seen_mjd,
@@ -940,27 +942,28 @@ export class SQLiteStorage implements Storage {
     if (this.#options.plainGroupMin === Infinity) return { settled, newSources: 0 };
     const groups = plainObservations(observed, this.#states, this.#options.plainGroupMin);
     if (groups.length === 0) return { settled, newSources: 0 };
+    // The alert's DIAObject's rows only, found by the primary key: a DIASource stored under
+    // another DIAObject (or none while the alert has one) is left to tracking.
     const bump = this.#statement(
-      `UPDATE OR FAIL processed_sources SET times_seen = times_seen + 1, last_seen_mjd = ?1,
+      `UPDATE OR FAIL source_states SET times_seen = times_seen + 1, last_seen_mjd = ?1,
          last_alert_id = ?2, last_run_id = ?3
-       WHERE dia_source_id IN (SELECT value FROM json_each(?4))
+       WHERE object_key = COALESCE(?7, 0) AND dia_source_id IN (SELECT value FROM json_each(?4))
          AND ss_object_id IS ?5 AND (?6 IS NULL OR ss_object_reassoc_time_mjd_tai = ?6)
-         AND (dia_object_id IS NOT NULL OR ?7 IS NULL)
          AND (last_seen_mjd < ?1
            OR (last_seen_mjd = ?1 AND (last_alert_id IS NULL OR last_alert_id <= ?2)))`,
     );
     // IGNORE: a DIASource already stored is left to the bump or to tracking.
     const insert = this.#statement(
-      `INSERT OR IGNORE INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
+      `INSERT OR IGNORE INTO source_states (object_key, dia_source_id, dia_object_id, ss_object_id,
          ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
          last_run_id, last_alert_id, runs)
-       SELECT value, ?7, ?5, ?6, ?1, ?1, 1, ?3, ?3, ?2, 1 FROM json_each(?4)`,
+       SELECT COALESCE(?7, 0), value, ?7, ?5, ?6, ?1, ?1, 1, ?3, ?3, ?2, 1 FROM json_each(?4)`,
     );
     // Which rows of a list a statement wrote, when it wrote some but not all: those that now
     // name this alert as their latest. None did before, as the alert is observed for the first
     // time (its row was written by this batch), and the groups of one alert do not overlap.
     const written = this.#statement(
-      `SELECT dia_source_id FROM processed_sources
+      `SELECT dia_source_id FROM source_states
        WHERE dia_source_id IN (SELECT value FROM json_each(?1)) AND last_alert_id = ?2
          AND last_run_id = ?3 AND last_seen_mjd = ?4`,
     );
@@ -1027,7 +1030,7 @@ export class SQLiteStorage implements Storage {
     const select = this.#statement(
       `SELECT dia_source_id, dia_object_id, ss_object_id, ss_object_reassoc_time_mjd_tai,
          first_seen_mjd, last_seen_mjd, times_seen, first_run_id, last_run_id, last_alert_id, runs
-       FROM processed_sources WHERE dia_source_id IN (${LOAD_PARAMS})`,
+       FROM source_states WHERE dia_source_id IN (${LOAD_PARAMS})`,
     );
     _returnArrays(select);
     for (let at = 0; at < wanted.length; at += LOAD_CHUNK) {
@@ -1134,7 +1137,7 @@ function _settle<T>(work: () => T): Promise<T> {
 // than a list's parse and lookup table.
 const SET_MIN = 32;
 
-// A state's columns after `dia_source_id`, in the order of the processed_sources statements.
+// A state's columns after `dia_source_id`, in the order of the source_states statements.
 function _stateColumns(s: SourceState): [
   bigint | null,
   bigint | null,
@@ -1175,7 +1178,7 @@ const LOAD_PARAMS = Array(LOAD_CHUNK).fill("?").join(", ");
 function _expectRows(what: string, changes: number | bigint, expected: number): void {
   if (Number(changes) !== expected) {
     throw new StorageError(
-      `Cannot ${what}: ${changes} rows of processed_sources changed, expected ${expected} ` +
+      `Cannot ${what}: ${changes} rows of source_states changed, expected ${expected} ` +
         "(another writer changed them outside a transaction?)",
     );
   }

@@ -417,7 +417,14 @@ Deno.test("initialize() migrates a version 1 database without losing rows", asyn
       .replace(/(ingested_at\s+TEXT\s+NOT NULL),\s*\n\s*snapshot\s+INTEGER.*$/m, "$1")
       .replace(/(detected_at\s+TEXT\s+NOT NULL),\s*\n\s*observed_mjd\s+REAL.*$/m, "$1")
       .replace(/^\s*identity\s+TEXT,.*$/m, "")
-      .replace(/(last_run_id\s+INTEGER),/, "$1");
+      // Until version 8 the states were a table of their own, keyed by DIASource.
+      .replace(
+        /CREATE TABLE IF NOT EXISTS source_states[\s\S]*?FROM source_states;/,
+        `CREATE TABLE processed_sources (dia_source_id INTEGER PRIMARY KEY, dia_object_id INTEGER,
+           ss_object_id INTEGER, ss_object_reassoc_time_mjd_tai REAL,
+           first_seen_mjd REAL NOT NULL, last_seen_mjd REAL NOT NULL, times_seen INTEGER NOT NULL,
+           first_run_id INTEGER, last_run_id INTEGER);`,
+      );
     await Deno.mkdir(join(path, ".."), { recursive: true });
     const db = new DatabaseSync(path);
     db.exec(v1);
@@ -688,6 +695,89 @@ Deno.test("plain observations written by set-based statements leave the same who
     for (const min of [1, 8]) {
       const plain = await tables(join(dir, `plain-${min}.db`), min);
       assert.deepEqual(plain, tracked, `plainGroupMin ${min}`);
+      // Every state is stored under its DIAObject, those learnt later (object 4's) included.
+      const db = readOnly(join(dir, `plain-${min}.db`));
+      try {
+        const keys = db.prepare(
+          `SELECT COUNT(*) AS wrong FROM source_states WHERE object_key <> COALESCE(dia_object_id, 0)`,
+        ).get();
+        assert.equal(keys?.wrong, 0);
+        const learnt = db.prepare(
+          "SELECT object_key FROM source_states WHERE dia_source_id IN (?, ?) ORDER BY 1",
+        );
+        learnt.setReadBigInts(true);
+        assert.deepEqual(
+          learnt.all(base + 5_000_000n, base + 5_000_001n).map((r) => r.object_key),
+          [5_000_004n, 5_000_004n],
+        );
+      } finally {
+        db.close();
+      }
+    }
+  });
+});
+
+Deno.test("initialize() moves a version 7 database's states under their DIAObjects, unchanged as processed_sources", async () => {
+  await withDatabase(async (path) => {
+    // Version 7: schema.sql with the states in a table of their own, keyed by DIASource.
+    const v7 = (await Deno.readTextFile(new URL("../schema.sql", import.meta.url))).replace(
+      /CREATE TABLE IF NOT EXISTS source_states[\s\S]*?FROM source_states;/,
+      `CREATE TABLE processed_sources (dia_source_id INTEGER PRIMARY KEY, dia_object_id INTEGER,
+         ss_object_id INTEGER, ss_object_reassoc_time_mjd_tai REAL, first_seen_mjd REAL NOT NULL,
+         last_seen_mjd REAL NOT NULL, times_seen INTEGER NOT NULL, first_run_id INTEGER,
+         last_run_id INTEGER, last_alert_id INTEGER, runs INTEGER NOT NULL DEFAULT 1);
+       CREATE INDEX processed_sources_ss_object ON processed_sources (ss_object_id)
+         WHERE ss_object_id IS NOT NULL;`,
+    );
+    await Deno.mkdir(join(path, ".."), { recursive: true });
+    const db = new DatabaseSync(path);
+    db.exec(v7);
+    db.exec("PRAGMA user_version = 7");
+    const rows = [
+      [BIG, 9_007_199_254_740_993n, SS, 61000.25, 61000.5, 61002.5, 3n, 1n, 2n, BIG + 7n, 2n],
+      [BIG + 1n, null, null, null, 61001.5, 61001.5, 1n, 2n, 2n, BIG + 1n, 1n],
+      [BIG + 2n, 9_007_199_254_740_993n, null, null, 61001.5, 61003.5, 2n, 2n, 3n, null, 1n],
+    ] as const;
+    const insert = db.prepare(
+      "INSERT INTO processed_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    for (const row of rows) insert.run(...row);
+    db.close();
+    {
+      await using storage = new SQLiteStorage(path);
+      await storage.initialize();
+    }
+    const check = readOnly(path);
+    try {
+      assert.equal(check.prepare("PRAGMA user_version").get()?.user_version, SQLITE_SCHEMA_VERSION);
+      const read = (sql: string) => {
+        const statement = check.prepare(sql);
+        statement.setReadBigInts(true);
+        return statement.all().map((row) => Object.values(row));
+      };
+      const asInts = (values: unknown[]) =>
+        values.map((v) => (typeof v === "number" && Number.isInteger(v) ? BigInt(v) : v));
+      assert.deepEqual(
+        read("SELECT * FROM processed_sources ORDER BY dia_source_id").map(asInts),
+        rows.map((r) => asInts([...r])),
+      );
+      // Stored by DIAObject: the primary key leads with it, and there is no rowid.
+      assert.deepEqual(read("SELECT wr FROM pragma_table_list WHERE name = 'source_states'"), [[
+        1n,
+      ]]);
+      assert.deepEqual(
+        read("SELECT name FROM pragma_table_info('source_states') WHERE pk > 0 ORDER BY pk"),
+        [["object_key"], ["dia_source_id"]],
+      );
+      assert.deepEqual(read("SELECT object_key, dia_source_id FROM source_states ORDER BY 1, 2"), [
+        [0n, BIG + 1n],
+        [9_007_199_254_740_993n, BIG],
+        [9_007_199_254_740_993n, BIG + 2n],
+      ]);
+      const kinds = read("SELECT type, name FROM sqlite_master WHERE name LIKE '%sources%'");
+      assert.deepEqual(kinds, [["view", "processed_sources"]]);
+    } finally {
+      check.close();
     }
   });
 });
