@@ -1,7 +1,7 @@
 /**
  * The heavy re-observed benchmark's reference for its storing thread: SQLite alone applying the
  * update every re-observed history entry needs while a row is kept per DIASource — times seen
- * plus one, latest sighting, latest alert, run — to the `processed_sources` rows an ingest just
+ * plus one, latest sighting, latest alert, run — to the states (`source_states`) an ingest just
  * wrote, one statement an alert over its history's ids (as the ingest's plain-observation
  * update), in batches of 70 alerts (the ingest's batch bound for ~350 observations an alert)
  * committed with `synchronous = FULL`. Nothing else runs: no decoding, no alert rows, no
@@ -26,12 +26,13 @@ export function sqliteRowFloor(path: string): { alertsPerS: number; updatedShare
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA cache_size = -32768");
   const select = db.prepare(
-    `SELECT dia_source_id, midpoint_mjd_tai, history FROM alerts
+    `SELECT dia_source_id, dia_object_id, midpoint_mjd_tai, history FROM alerts
      WHERE history IS NOT NULL ORDER BY midpoint_mjd_tai, dia_source_id`,
   );
   select.setReadBigInts(true);
   const alerts = select.all() as {
     dia_source_id: bigint;
+    dia_object_id: bigint | null;
     midpoint_mjd_tai: number | bigint;
     history: Uint8Array;
   }[];
@@ -41,9 +42,10 @@ export function sqliteRowFloor(path: string): { alertsPerS: number; updatedShare
   const lists = histories.map((ids) => `[${ids.join(",")}]`);
   const entries = histories.reduce((n, ids) => n + ids.length, 0);
   const bump = db.prepare(
-    `UPDATE OR FAIL processed_sources SET times_seen = times_seen + 1, last_seen_mjd = ?1,
+    `UPDATE OR FAIL source_states SET times_seen = times_seen + 1, last_seen_mjd = ?1,
        last_alert_id = ?2, last_run_id = ?3
-     WHERE dia_source_id IN (SELECT value FROM json_each(?4)) AND last_seen_mjd < ?1`,
+     WHERE object_key = COALESCE(?5, 0) AND dia_source_id IN (SELECT value FROM json_each(?4))
+       AND last_seen_mjd < ?1`,
   );
   let updated = 0;
   const started = performance.now();
@@ -52,8 +54,13 @@ export function sqliteRowFloor(path: string): { alertsPerS: number; updatedShare
     for (let i = at; i < Math.min(alerts.length, at + BATCH); i++) {
       const alert = alerts[i] as (typeof alerts)[number];
       updated += Number(
-        bump.run(Number(alert.midpoint_mjd_tai) + later, alert.dia_source_id, 2, lists[i] as string)
-          .changes,
+        bump.run(
+          Number(alert.midpoint_mjd_tai) + later,
+          alert.dia_source_id,
+          2,
+          lists[i] as string,
+          alert.dia_object_id,
+        ).changes,
       );
     }
     db.exec("COMMIT");
