@@ -24,7 +24,7 @@ const BATCH = 70;
 export function sqliteRowFloor(path: string): { alertsPerS: number; updatedShare: number } {
   const db = new DatabaseSync(path);
   db.exec("PRAGMA synchronous = FULL");
-  db.exec("PRAGMA cache_size = -32768");
+  db.exec("PRAGMA cache_size = -16384");
   const select = db.prepare(
     `SELECT dia_source_id, dia_object_id, midpoint_mjd_tai, history FROM alerts
      WHERE history IS NOT NULL ORDER BY midpoint_mjd_tai, dia_source_id`,

@@ -697,8 +697,10 @@ export class SQLiteStorage implements Storage {
         // FULL: a commit survives power loss before we tell Kafka to move on.
         db.exec("PRAGMA synchronous = FULL");
       }
-      // 32 MiB of pages (the default, 2 MiB, is 64 such pages).
-      db.exec("PRAGMA cache_size = -32768");
+      // 16 MiB of pages (the default, 2 MiB, is 64 such pages). With the states stored by
+      // DIAObject a batch of heavy alerts touches few pages: 32 MiB measured no faster, heavy
+      // re-observed alerts into 3 million states included, and cost 15-18 MB of resident memory.
+      db.exec("PRAGMA cache_size = -16384");
       db.exec("PRAGMA foreign_keys = ON");
       this.#db = db;
       return db;
