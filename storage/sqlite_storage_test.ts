@@ -23,6 +23,14 @@ function withDatabase(work: (path: string) => Promise<void>): Promise<void> {
   return withTempDir("lsst-storage-", (dir) => work(join(dir, "nested", "alerts.db")));
 }
 
+// Initialize an older database, check it now has the newest version, and open it to read.
+async function upgraded(storage: SQLiteStorage, path: string): Promise<DatabaseSync> {
+  await storage.initialize();
+  const check = readOnly(path);
+  assert.equal(check.prepare("PRAGMA user_version").get()?.user_version, SQLITE_SCHEMA_VERSION);
+  return check;
+}
+
 function readOnly(path: string): DatabaseSync {
   return new DatabaseSync(path, { readOnly: true });
 }
@@ -433,10 +441,8 @@ Deno.test("initialize() migrates a version 1 database without losing rows", asyn
              schema_version, source, ingested_at) VALUES (${BIG}, ${BIG}, 1, 2, 61000, '9.0', 'file', 'x')`);
     db.close();
     await using storage = new SQLiteStorage(path);
-    await storage.initialize();
-    const check = readOnly(path);
+    const check = await upgraded(storage, path);
     try {
-      assert.equal(check.prepare("PRAGMA user_version").get()?.user_version, SQLITE_SCHEMA_VERSION);
       const columns = check.prepare("PRAGMA table_info(alerts)").all().map((c) => c.name);
       assert.ok(columns.includes("object_name"));
     } finally {
@@ -743,13 +749,9 @@ Deno.test("initialize() moves a version 7 database's states under their DIAObjec
     );
     for (const row of rows) insert.run(...row);
     db.close();
-    {
-      await using storage = new SQLiteStorage(path);
-      await storage.initialize();
-    }
-    const check = readOnly(path);
+    await using storage = new SQLiteStorage(path);
+    const check = await upgraded(storage, path);
     try {
-      assert.equal(check.prepare("PRAGMA user_version").get()?.user_version, SQLITE_SCHEMA_VERSION);
       const read = (sql: string) => {
         const statement = check.prepare(sql);
         statement.setReadBigInts(true);
