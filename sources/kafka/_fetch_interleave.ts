@@ -19,9 +19,8 @@
 
 import type { KafkaRecord } from "./_kafka_client.ts";
 
+// A partition's messages not sent yet: those of `records` from `at` on.
 interface Queue {
-  topic: string;
-  partition: number;
   records: KafkaRecord[];
   at: number;
 }
@@ -47,7 +46,7 @@ export class FetchInterleave {
     const key = `${topic}/${partition}`;
     let queue = this.#queues.get(key);
     if (queue === undefined) {
-      queue = { topic, partition, records: [], at: 0 };
+      queue = { records: [], at: 0 };
       this.#queues.set(key, queue);
     }
     if (queue.at > 0) {

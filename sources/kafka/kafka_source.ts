@@ -95,7 +95,7 @@ const CHUNK_BYTES = 4 << 20;
 // Fetches in the worker. Kafkajs hands nothing over until a whole fetch is decoded, so a
 // smaller fetch brings the first alerts sooner; a larger one pays fewer round trips to a
 // distant broker (one fetch in flight per broker). 1 MiB a partition (Kafka's default) also
-// gives each fetch a stretch of every partition to interleave (see _message_worker.ts).
+// gives each fetch a stretch of every partition to interleave (see _fetch_interleave.ts).
 const WORKER_FETCH_BYTES = 8 << 20;
 const WORKER_PARTITION_BYTES = 1 << 20;
 
