@@ -68,6 +68,23 @@ CREATE INDEX IF NOT EXISTS alerts_ss_object ON alerts (ss_object_id) WHERE ss_ob
 CREATE INDEX IF NOT EXISTS alerts_reassociation ON alerts (reassociation_reason)
   WHERE is_reassociation = 1;
 
+-- Plain re-observations not yet written into source_states: when every history entry of an alert
+-- in [lo, hi] was stored under its DIAObject and only moves forward (seen once more, latest
+-- sighting, alert and run), one row here stands for them all: a row per DIASource per
+-- observation is the most SQLite can rewrite (~1,000 heavy alerts/s, measured), a row per alert
+-- is cheap. Every stored state of object_key in [lo, hi] was such an entry; each was stored and
+-- unchanged since. The storage folds an object's rows into source_states before any other write
+-- of its states, at 64 rows, and when a run ends. The processed_sources view adds them.
+CREATE TABLE IF NOT EXISTS state_bumps (
+  object_key    INTEGER NOT NULL,
+  lo            INTEGER NOT NULL,                          -- DIASource ids, inclusive
+  hi            INTEGER NOT NULL,
+  last_seen_mjd REAL    NOT NULL,
+  last_alert_id INTEGER NOT NULL,
+  last_run_id   INTEGER NOT NULL,
+  PRIMARY KEY (object_key, lo, last_alert_id)
+) WITHOUT ROWID;
+
 -- The tracked state of every DIASource, stored by DIAObject: an alert's history is ~350 earlier
 -- DIASources of its DIAObject, and each observation rewrites their states. Keyed by DIASource id
 -- alone (Rubin's ids are visit by visit), those rows lie on ~350 pages far apart, every batch
@@ -92,9 +109,23 @@ CREATE TABLE IF NOT EXISTS source_states (
 CREATE UNIQUE INDEX IF NOT EXISTS source_states_id ON source_states (dia_source_id);
 CREATE INDEX IF NOT EXISTS source_states_ss_object ON source_states (ss_object_id)
   WHERE ss_object_id IS NOT NULL;
+-- Each state with the bumps that cover it: seen once more for each, latest as the latest of them
+-- (a bump is only stored when it is later than the states it covers).
 CREATE VIEW IF NOT EXISTS processed_sources AS
-  SELECT dia_source_id, dia_object_id, ss_object_id, ss_object_reassoc_time_mjd_tai,
-    first_seen_mjd, last_seen_mjd, times_seen, first_run_id, last_run_id, last_alert_id, runs
+  SELECT dia_source_id, dia_object_id, ss_object_id, ss_object_reassoc_time_mjd_tai, first_seen_mjd,
+    COALESCE((SELECT b.last_seen_mjd FROM state_bumps b WHERE b.object_key = source_states.object_key
+      AND source_states.dia_source_id BETWEEN b.lo AND b.hi
+      ORDER BY b.last_seen_mjd DESC, b.last_alert_id DESC LIMIT 1), last_seen_mjd) AS last_seen_mjd,
+    times_seen + (SELECT COUNT(*) FROM state_bumps b WHERE b.object_key = source_states.object_key
+      AND source_states.dia_source_id BETWEEN b.lo AND b.hi) AS times_seen,
+    first_run_id,
+    COALESCE((SELECT b.last_run_id FROM state_bumps b WHERE b.object_key = source_states.object_key
+      AND source_states.dia_source_id BETWEEN b.lo AND b.hi
+      ORDER BY b.last_seen_mjd DESC, b.last_alert_id DESC LIMIT 1), last_run_id) AS last_run_id,
+    COALESCE((SELECT b.last_alert_id FROM state_bumps b WHERE b.object_key = source_states.object_key
+      AND source_states.dia_source_id BETWEEN b.lo AND b.hi
+      ORDER BY b.last_seen_mjd DESC, b.last_alert_id DESC LIMIT 1), last_alert_id) AS last_alert_id,
+    runs
   FROM source_states;
 
 CREATE TABLE IF NOT EXISTS reassociations (

@@ -110,6 +110,9 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         FROM processed_sources ORDER BY 1, 2;
       DROP TABLE processed_sources;`,
   },
+  // Plain re-observations stored a row an alert (state_bumps, see schema.sql): schema.sql
+  // creates the table and the processed_sources view that adds them.
+  { version: 9, sql: "DROP VIEW IF EXISTS processed_sources;" },
 ];
 
 /** The version `schema.sql` describes. */

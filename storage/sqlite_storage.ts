@@ -42,6 +42,7 @@ import {
   needsImportTime,
   observedIds,
   observedRecords,
+  type PlainGroup,
   plainObservations,
   rowCandidates,
   settleDetections,
@@ -50,6 +51,9 @@ import { historyLength } from "../model/history_columns.ts";
 import type { ReplayInput } from "../tracking/_replay_plan.ts";
 import { groupStateWrites, type StateWrites } from "./_state_writes.ts";
 import { StateCache } from "./_state_cache.ts";
+import { PendingBumps } from "./_pending_bumps.ts";
+import { bumpRuns } from "./_bump_runs.ts";
+import { foldSegments } from "./_fold_segments.ts";
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";
 import type {
   BatchOutcome,
@@ -129,9 +133,8 @@ export class SQLiteStorage implements Storage {
   #states: StateCache;
   #dataVersion = -1;
   #runLocks: RunLocks;
-  // Whether plain observations are tried as re-observations before first sightings: the order
-  // that found more of them in the previous batch, so each is usually settled by one statement.
-  #reobservedFirst = true;
+  // The state_bumps rows not folded yet (see schema.sql); null: to be read from the table.
+  #pending: PendingBumps | null = null;
 
   /**
    * Describe a database; it is opened on first use.
@@ -285,8 +288,10 @@ export class SQLiteStorage implements Storage {
     const dataVersion = Number(this.#pragma("data_version"));
     if (dataVersion !== this.#dataVersion) {
       this.#states.clear();
+      this.#pending = null;
       this.#dataVersion = dataVersion;
     }
+    this.#pending ??= this.#readPending();
     const now = new Date().toISOString();
 
     // The decisions are _batch_plan.ts's; this method only reads and writes SQLite.
@@ -428,12 +433,15 @@ export class SQLiteStorage implements Storage {
    */
   finishRun(runId: number, status: RunStatus, error: string | null): Promise<IngestionRunRecord> {
     return _settle(() => {
-      const row = this.#transaction(() =>
-        this.#statement(
+      const row = this.#transaction(() => {
+        // A finished run leaves the states whole: readers of source_states itself see them
+        // as they are, and the view adds nothing.
+        this.#foldAll();
+        return this.#statement(
           `UPDATE ingestion_runs SET status = ?, error = ?, finished_at = ? WHERE run_id = ?
            RETURNING *`,
-        ).get(status, error, new Date().toISOString(), runId) as Row | undefined
-      );
+        ).get(status, error, new Date().toISOString(), runId) as Row | undefined;
+      });
       if (row === undefined) throw new StorageError(`Run ${runId} does not exist`);
       this.#runLocks.release(runId);
       return runRecordFromRow(row);
@@ -764,8 +772,10 @@ export class SQLiteStorage implements Storage {
       return result;
     } catch (error) {
       if (db.isTransaction) db.exec("ROLLBACK");
-      // Tracking mutates cached states in place: they are wrong after a rollback.
+      // Tracking mutates cached states in place: they are wrong after a rollback, and so is
+      // what we knew of the bumps.
       this.#states.clear();
+      this.#pending = null;
       throw error instanceof StorageError
         ? error
         : _storageError(this.location, error, this.#options.busyTimeoutMs);
@@ -836,6 +846,14 @@ export class SQLiteStorage implements Storage {
   // aborts it (measured: half the time of a bump over ~350 scattered rows). A failure rolls the
   // whole batch back anyway.
   #writeStates(writes: StateWrites): void {
+    // A state written among a DIAObject's bumps (a new one, or one moved there) would be taken
+    // for one they cover.
+    if ((this.#pending as PendingBumps).size > 0) {
+      for (const { head, ids } of writes.inserts) this.#clearOfBumps(head.diaObjectId ?? 0n, ids);
+      for (const state of writes.rows) {
+        this.#clearOfBumps(state.diaObjectId ?? 0n, [state.diaSourceId]);
+      }
+    }
     const insert = this.#statement(
       `INSERT OR FAIL INTO source_states (object_key, dia_source_id, dia_object_id, ss_object_id,
          ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
@@ -931,11 +949,14 @@ export class SQLiteStorage implements Storage {
     };
   }
 
-  // The plain observations (see plainObservations()) in one seek each: a conditional bump and
-  // an insert of what is new. Loading ~350 states an alert into memory to find that they only
-  // moved forward, then writing them back, cost twice the B-tree work and most of the storing
-  // thread's time. The bump's conditions are plainObservations()'s plain re-observation, the
-  // insert's row its first sighting: the rows trackAlerts() would write.
+  // The plain observations (see plainObservations()), settled without states in memory. An
+  // alert's history entries lie together under its DIAObject (the primary key), so one range
+  // read finds which are stored and move forward; those are stored as a few state_bumps rows
+  // (see schema.sql) instead of a rewrite of each state, and what is not stored yet is inserted
+  // as first sightings. The bump's conditions are plainObservations()'s plain re-observation,
+  // the insert's row its first sighting: the rows trackAlerts() would write. A group the range
+  // cannot serve (no DIAObject, states of others among it, entries scattered) is bumped row by
+  // row as before.
   #settlePlain(
     observed: readonly AlertRecord[],
     runId: number,
@@ -944,8 +965,87 @@ export class SQLiteStorage implements Storage {
     if (this.#options.plainGroupMin === Infinity) return { settled, newSources: 0 };
     const groups = plainObservations(observed, this.#states, this.#options.plainGroupMin);
     if (groups.length === 0) return { settled, newSources: 0 };
-    // The alert's DIAObject's rows only, found by the primary key: a DIASource stored under
-    // another DIAObject (or none while the alert has one) is left to tracking.
+    const pending = this.#pending as PendingBumps;
+    const range = this.#statement(
+      `SELECT dia_source_id, ss_object_id IS ?5 AND (?6 IS NULL OR ss_object_reassoc_time_mjd_tai = ?6)
+         AND (last_seen_mjd < ?1
+           OR (last_seen_mjd = ?1 AND (last_alert_id IS NULL OR last_alert_id <= ?2)))
+       FROM source_states WHERE object_key = ?7 AND dia_source_id BETWEEN ?3 AND ?4
+       ORDER BY dia_source_id LIMIT ?8`,
+    );
+    _returnArrays(range);
+    const logBump = this.#statement(
+      `INSERT INTO state_bumps (object_key, lo, hi, last_seen_mjd, last_alert_id, last_run_id)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    let inserted = 0;
+    for (const group of groups) {
+      const { alert, entries } = group;
+      let marks = settled.get(alert);
+      if (marks === undefined) {
+        marks = new Uint8Array(historyLength(alert));
+        settled.set(alert, marks);
+      }
+      const key = alert.diaObjectId;
+      const time = alert.midpointMjdTai;
+      const alertId = alert.diaSourceId;
+      let plan = null;
+      if (key !== null && key !== 0n) {
+        // A bump need only be later than the states it covers (the range read checks that):
+        // among bumps, the view and the fold take the latest.
+        // Histories come in time order, which Rubin's ids follow: usually sorted already.
+        const ids = _ascending(group.ids)
+          ? group.ids
+          : [...group.ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        const limit = ids.length * 2 + 16;
+        const rows = range.all(
+          time,
+          alertId,
+          ids[0] as bigint,
+          ids[ids.length - 1] as bigint,
+          group.ssObjectId,
+          group.reassocTime,
+          key,
+          limit,
+        ) as unknown as Array<[bigint, number | bigint]>;
+        // Many states of others among the entries: not worth ranges.
+        if (rows.length < limit) plan = bumpRuns(ids, rows);
+        if (plan !== null && plan.runs.length > MAX_RUNS) plan = null;
+      }
+      let unsettled: bigint[];
+      if (plan === null) {
+        if (key !== null && pending.get(key) !== undefined) this.#fold(key);
+        const first = this.#insertFirst(group, this.#bumpRows(group, runId), runId);
+        inserted += first.inserted;
+        unsettled = first.left;
+      } else {
+        this.#clearOfBumps(key as bigint, plan.absent);
+        const first = this.#insertFirst(group, plan.absent, runId);
+        inserted += first.inserted;
+        for (const [lo, hi] of plan.runs) {
+          logBump.run(key, lo, hi, time, alertId, runId);
+          pending.add(key as bigint, lo, hi);
+        }
+        if ((pending.get(key as bigint)?.count ?? 0) >= MAX_BUMPS) this.#fold(key as bigint);
+        unsettled = plan.left.length === 0 ? first.left : [...plan.left, ...first.left];
+      }
+      // What neither settled is tracked as usual.
+      if (unsettled.length === 0) {
+        for (const entry of entries) marks[entry] = 1;
+      } else {
+        const left = new Set(unsettled);
+        for (const [i, id] of group.ids.entries()) {
+          if (!left.has(id)) marks[entries[i] as number] = 1;
+        }
+      }
+    }
+    return { settled, newSources: inserted };
+  }
+
+  // Bump a group's states that are plain re-observations, row by row; returns the entries it
+  // did not write.
+  #bumpRows(group: PlainGroup, runId: number): bigint[] {
+    const { alert } = group;
     const bump = this.#statement(
       `UPDATE OR FAIL source_states SET times_seen = times_seen + 1, last_seen_mjd = ?1,
          last_alert_id = ?2, last_run_id = ?3
@@ -954,71 +1054,183 @@ export class SQLiteStorage implements Storage {
          AND (last_seen_mjd < ?1
            OR (last_seen_mjd = ?1 AND (last_alert_id IS NULL OR last_alert_id <= ?2)))`,
     );
-    // IGNORE: a DIASource already stored is left to the bump or to tracking.
+    const json = _jsonIds(group.ids);
+    const changes = Number(
+      bump.run(
+        alert.midpointMjdTai,
+        alert.diaSourceId,
+        runId,
+        json,
+        group.ssObjectId,
+        group.reassocTime,
+        alert.diaObjectId,
+      ).changes,
+    );
+    return this.#wrote(group.ids, json, changes, alert, runId);
+  }
+
+  // Insert first sightings among these entries of a group (a DIASource stored anywhere is left
+  // alone); returns how many it inserted and the entries it did not.
+  #insertFirst(
+    group: PlainGroup,
+    ids: readonly bigint[],
+    runId: number,
+  ): { inserted: number; left: bigint[] } {
+    if (ids.length === 0) return { inserted: 0, left: [] };
+    const { alert } = group;
     const insert = this.#statement(
       `INSERT OR IGNORE INTO source_states (object_key, dia_source_id, dia_object_id, ss_object_id,
          ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
          last_run_id, last_alert_id, runs)
        SELECT COALESCE(?7, 0), value, ?7, ?5, ?6, ?1, ?1, 1, ?3, ?3, ?2, 1 FROM json_each(?4)`,
     );
-    // Which rows of a list a statement wrote, when it wrote some but not all: those that now
-    // name this alert as their latest. None did before, as the alert is observed for the first
-    // time (its row was written by this batch), and the groups of one alert do not overlap.
+    const json = _jsonIds(ids);
+    const changes = Number(
+      insert.run(
+        alert.midpointMjdTai,
+        alert.diaSourceId,
+        runId,
+        json,
+        group.ssObjectId,
+        group.reassocTime,
+        alert.diaObjectId,
+      ).changes,
+    );
+    return { inserted: changes, left: this.#wrote(ids, json, changes, alert, runId) };
+  }
+
+  // Which of a list's rows a statement did not write: none, all, or those that do not name this
+  // alert as their latest. None did before, as the alert is observed for the first time (its
+  // row was written by this batch), and the groups of one alert do not overlap.
+  #wrote(
+    ids: readonly bigint[],
+    json: string,
+    changes: number,
+    alert: AlertRecord,
+    runId: number,
+  ): bigint[] {
+    if (changes === ids.length) return [];
+    if (changes === 0) return [...ids];
     const written = this.#statement(
       `SELECT dia_source_id FROM source_states
        WHERE dia_source_id IN (SELECT value FROM json_each(?1)) AND last_alert_id = ?2
          AND last_run_id = ?3 AND last_seen_mjd = ?4`,
     );
     _returnArrays(written);
-    const order = this.#reobservedFirst ? [bump, insert] : [insert, bump];
-    let bumped = 0;
-    let inserted = 0;
-    for (const group of groups) {
-      const { alert, ssObjectId, reassocTime, entries } = group;
-      let marks = settled.get(alert);
-      if (marks === undefined) {
-        marks = new Uint8Array(historyLength(alert));
-        settled.set(alert, marks);
+    const rows = written.all(
+      json,
+      alert.diaSourceId,
+      runId,
+      alert.midpointMjdTai,
+    ) as unknown as Array<[bigint]>;
+    _expectRows("settle plain observations", rows.length, changes);
+    const wrote = new Set(rows.map(([id]) => id));
+    return ids.filter((id) => !wrote.has(id));
+  }
+
+  // Write a DIAObject's bumps into its states and delete them: each covered state seen once
+  // more per bump, its latest the latest bump's (a bump is later than what it covers). One
+  // update per segment of equal cover (see _fold_segments.ts).
+  #fold(key: bigint): void {
+    const pending = this.#pending as PendingBumps;
+    if (pending.get(key) === undefined) return;
+    const read = this.#statement(
+      `SELECT lo, hi, last_seen_mjd, last_alert_id, last_run_id FROM state_bumps
+       WHERE object_key = ?`,
+    );
+    _returnArrays(read);
+    const bumps = (read.all(key) as unknown as Array<[bigint, bigint, number, bigint, bigint]>)
+      .map(([lo, hi, lastSeenMjd, lastAlertId, lastRunId]) => ({
+        lo,
+        hi,
+        lastSeenMjd,
+        lastAlertId,
+        lastRunId: Number(lastRunId),
+      }));
+    const update = this.#statement(
+      `UPDATE OR FAIL source_states SET times_seen = times_seen + ?4, last_seen_mjd = ?5,
+         last_alert_id = ?6, last_run_id = ?7
+       WHERE object_key = ?1 AND dia_source_id BETWEEN ?2 AND ?3`,
+    );
+    for (const { lo, hi, seen, latest } of foldSegments(bumps)) {
+      update.run(key, lo, hi, seen, latest.lastSeenMjd, latest.lastAlertId, latest.lastRunId);
+    }
+    this.#statement("DELETE FROM state_bumps WHERE object_key = ?").run(key);
+    pending.delete(key);
+  }
+
+  // Before states are written under a DIAObject at these ids, make sure no bump covers them. A
+  // bump over an id not stored is split around it: its two parts cover the same states (a
+  // bump's ends are states it covers). A bump over a stored state (tracking reads states with
+  // their bumps folded, so never expected) folds the DIAObject's bumps.
+  #clearOfBumps(key: bigint, ids: Iterable<bigint>): void {
+    const pending = this.#pending as PendingBumps;
+    const covering = this.#statement(
+      `SELECT lo, hi, last_seen_mjd, last_alert_id, last_run_id FROM state_bumps
+       WHERE object_key = ?1 AND lo <= ?2 AND hi >= ?2`,
+    );
+    _returnArrays(covering);
+    for (const id of ids) {
+      if (!pending.spans(key, [id])) continue;
+      const bumps = covering.all(key, id) as unknown as Array<
+        [bigint, bigint, number, bigint, number | bigint]
+      >;
+      if (bumps.length === 0) continue;
+      const near = this.#statement(
+        `SELECT (SELECT dia_source_id FROM source_states WHERE object_key = ?1
+             AND dia_source_id = ?2) AS here,
+           (SELECT MAX(dia_source_id) FROM source_states WHERE object_key = ?1
+             AND dia_source_id < ?2) AS below,
+           (SELECT MIN(dia_source_id) FROM source_states WHERE object_key = ?1
+             AND dia_source_id > ?2) AS above`,
+      );
+      near.setReadBigInts(true);
+      const { here, below, above } = near.get(key, id) as {
+        here: bigint | null;
+        below: bigint | null;
+        above: bigint | null;
+      };
+      if (here !== null || below === null || above === null) {
+        this.#fold(key);
+        return;
       }
-      let left = group.ids;
-      for (const statement of order) {
-        const json = _jsonIds(left);
-        const changes = Number(
-          statement.run(
-            alert.midpointMjdTai,
-            alert.diaSourceId,
-            runId,
-            json,
-            ssObjectId,
-            reassocTime,
-            alert.diaObjectId,
-          ).changes,
-        );
-        if (statement === bump) bumped += changes;
-        else inserted += changes;
-        if (changes === 0) continue;
-        if (changes === left.length) {
-          left = [];
-          break;
-        }
-        const at = [json, alert.diaSourceId, runId, alert.midpointMjdTai] as const;
-        const rows = written.all(...at) as unknown as Array<[bigint]>;
-        _expectRows("settle plain observations", rows.length, changes);
-        const wrote = new Set(rows.map(([id]) => id));
-        left = left.filter((id) => !wrote.has(id));
+      const remove = this.#statement(
+        "DELETE FROM state_bumps WHERE object_key = ? AND lo = ? AND last_alert_id = ?",
+      );
+      const add = this.#statement(
+        `INSERT INTO state_bumps (object_key, lo, hi, last_seen_mjd, last_alert_id, last_run_id)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+      );
+      for (const [lo, hi, mjd, alertId, runId] of bumps) {
+        remove.run(key, lo, alertId);
+        add.run(key, lo, below, mjd, alertId, runId);
+        add.run(key, above, hi, mjd, alertId, runId);
       }
-      if (left.length === 0) {
-        for (const entry of entries) marks[entry] = 1;
-        continue;
-      }
-      // What neither statement wrote is tracked as usual.
-      const unsettled = new Set(left);
-      for (const [i, id] of group.ids.entries()) {
-        if (!unsettled.has(id)) marks[entries[i] as number] = 1;
+      if (pending.add(key, bumps[0]![0], bumps[0]![1], bumps.length) >= MAX_BUMPS) {
+        this.#fold(key);
+        return;
       }
     }
-    this.#reobservedFirst = bumped >= inserted;
-    return { settled, newSources: inserted };
+  }
+
+  // Fold every DIAObject's bumps, in key order (the table's).
+  #foldAll(): void {
+    this.#pending = this.#readPending();
+    for (const key of [...this.#pending.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+      this.#fold(key);
+    }
+  }
+
+  #readPending(): PendingBumps {
+    const pending = new PendingBumps();
+    const summary = this.#statement(
+      "SELECT object_key, MIN(lo), MAX(hi), COUNT(*) FROM state_bumps GROUP BY object_key",
+    );
+    _returnArrays(summary);
+    for (const [key, lo, hi, count] of summary.all() as unknown as bigint[][]) {
+      pending.add(key as bigint, lo as bigint, hi as bigint, Number(count));
+    }
+    return pending;
   }
 
   #loadStates(alerts: readonly AlertRecord[], settled: SettledObservations): void {
@@ -1027,6 +1239,27 @@ export class SQLiteStorage implements Storage {
     // than a set to weed it out would.
     const wanted = observedIds(alerts, settled).filter((id) => !states.has(id));
     if (wanted.length === 0) return;
+    const loaded = this.#selectStates(wanted);
+    // Tracking works on whole states: fold the bumps that may cover one, then read it again.
+    const pending = this.#pending as PendingBumps;
+    if (pending.size === 0) return;
+    const folded = new Set<bigint>();
+    for (const state of loaded) {
+      const key = state.diaObjectId ?? 0n;
+      if (folded.has(key) || !pending.spans(key, [state.diaSourceId])) continue;
+      this.#fold(key);
+      folded.add(key);
+    }
+    if (folded.size === 0) return;
+    this.#selectStates(
+      loaded.filter((s) => folded.has(s.diaObjectId ?? 0n)).map((s) => s.diaSourceId),
+    );
+  }
+
+  // Read states into the cache; returns them.
+  #selectStates(wanted: readonly bigint[]): SourceState[] {
+    const states = this.#states;
+    const loaded: SourceState[] = [];
     // Heavy histories ask for ~350 sources an alert: fixed-size IN lists (the last one padded
     // with a repeated id) and rows as arrays are the cheapest way node:sqlite offers.
     const select = this.#statement(
@@ -1040,7 +1273,7 @@ export class SQLiteStorage implements Storage {
       while (chunk.length < LOAD_CHUNK) chunk.push(chunk[0] as bigint);
       for (const r of select.all(...chunk) as unknown as unknown[][]) {
         const id = r[0] as bigint;
-        states.set(id, {
+        const state: SourceState = {
           diaSourceId: id,
           diaObjectId: r[1] as bigint | null,
           ssObjectId: r[2] as bigint | null,
@@ -1053,9 +1286,12 @@ export class SQLiteStorage implements Storage {
           // Rows written before schema 4 have no latest alert: any id orders after it.
           lastAlertId: (r[9] as bigint | null) ?? -(2n ** 63n),
           runs: Number(r[10] ?? 1),
-        });
+        };
+        states.set(id, state);
+        loaded.push(state);
       }
     }
+    return loaded;
   }
 
   #writeCursors(runId: number, batch: BatchWrite, now: string): void {
@@ -1167,6 +1403,10 @@ function _stateColumns(s: SourceState): [
 }
 // Smallest group of plain observations settled by statements; tracking takes smaller ones.
 const PLAIN_MIN = 8;
+// Most state_bumps rows one group may take (else its states are bumped row by row), and one
+// DIAObject may keep before they are folded: each is read for every state the view returns.
+const MAX_RUNS = 16;
+const MAX_BUMPS = 64;
 
 // Deno 2.9 implements setReturnArrays (as Node 24 does), but its typings lack it.
 function _returnArrays(statement: StatementSync): void {
@@ -1194,6 +1434,13 @@ function _snapshotObservation(r: Row): Observation {
     ssObjectId: r.ss_object_id as bigint | null,
     reassocTime: r.reassoc_time as number | null,
   };
+}
+
+function _ascending(ids: readonly bigint[]): boolean {
+  for (let i = 1; i < ids.length; i++) {
+    if ((ids[i] as bigint) <= (ids[i - 1] as bigint)) return false;
+  }
+  return true;
 }
 
 function _jsonIds(ids: readonly bigint[]): string {

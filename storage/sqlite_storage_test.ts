@@ -649,7 +649,22 @@ Deno.test("plain observations written by set-based statements leave the same who
     at += size;
   }
 
+  // What a reader sees through processed_sources, and how many state_bumps rows are waiting.
+  const view = (path: string) => {
+    const db = readOnly(path);
+    try {
+      const statement = db.prepare("SELECT * FROM processed_sources ORDER BY dia_source_id");
+      statement.setReadBigInts(true);
+      const bumps = db.prepare("SELECT COUNT(*) AS n FROM state_bumps").get();
+      return { sources: statement.all(), bumps: Number(bumps?.n) };
+    } finally {
+      db.close();
+    }
+  };
   const tables = async (path: string, plainGroupMin: number) => {
+    // Before each run ends, while bumps may be waiting: the view is exact then too.
+    const beforeEnd: Array<ReturnType<typeof view>["sources"]> = [];
+    let waiting = 0;
     {
       await using storage = new SQLiteStorage(path, { plainGroupMin });
       await storage.initialize();
@@ -665,7 +680,11 @@ Deno.test("plain observations written by set-based statements leave the same who
             cursors: [],
           });
         }
+        const seen = view(path);
+        beforeEnd.push(seen.sources);
+        waiting += seen.bumps;
         await storage.finishRun(runId, "completed", null);
+        assert.equal(view(path).bumps, 0, "a finished run leaves no bumps");
       }
     }
     const db = readOnly(path);
@@ -676,6 +695,8 @@ Deno.test("plain observations written by set-based statements leave the same who
         return statement.all();
       };
       return {
+        waiting,
+        beforeEnd,
         sources: all("SELECT * FROM processed_sources ORDER BY dia_source_id"),
         detections: all(
           `SELECT dia_source_id, reason, old_ss_object_id, new_ss_object_id, old_reassoc_time,
@@ -695,11 +716,14 @@ Deno.test("plain observations written by set-based statements leave the same who
     }
   };
   await withTempDir("lsst-plain-", async (dir) => {
-    const tracked = await tables(join(dir, "tracked.db"), Infinity);
+    const { waiting: none, ...tracked } = await tables(join(dir, "tracked.db"), Infinity);
+    assert.equal(none, 0);
     assert.ok(tracked.sources.length > 300);
     assert.ok(tracked.detections.length > 10);
     for (const min of [1, 8]) {
-      const plain = await tables(join(dir, `plain-${min}.db`), min);
+      const { waiting, ...plain } = await tables(join(dir, `plain-${min}.db`), min);
+      // Re-observations were stored as bumps, and read back exact before they were folded.
+      assert.ok(waiting > 10, `bumps waiting before the runs ended: ${waiting}`);
       assert.deepEqual(plain, tracked, `plainGroupMin ${min}`);
       // Every state is stored under its DIAObject, those learnt later (object 4's) included.
       const db = readOnly(join(dir, `plain-${min}.db`));
@@ -778,6 +802,180 @@ Deno.test("initialize() moves a version 7 database's states under their DIAObjec
       ]);
       const kinds = read("SELECT type, name FROM sqlite_master WHERE name LIKE '%sources%'");
       assert.deepEqual(kinds, [["view", "processed_sources"]]);
+    } finally {
+      check.close();
+    }
+  });
+});
+
+Deno.test("bumps waiting for a DIAObject are folded before a state is written among them", async () => {
+  // One DIAObject's history re-observed alert after alert (stored as bumps), then: a first
+  // sighting in the middle of the bumped ids, an entry whose association changes (tracked), an
+  // alert whose own DIASource lies among them, and an alert delivered late. After every batch
+  // processed_sources must read as tracking every state in memory leaves it.
+  const at = (k: number) => 1_000n + BigInt(k);
+  const known = [10, 20, 30, 40, 50, 60, 70, 80];
+  const history = (ids: number[], ss: (k: number) => bigint = () => 0n): HistorySpec[] =>
+    ids.map((k) => [at(k), ss(k)] as const);
+  const alerts = [
+    makeAlert(9_001n, { midpointMjdTai: 61001, history: history(known) }),
+    makeAlert(9_002n, { midpointMjdTai: 61002, history: history(known) }),
+    // Late, after states stored at 61001 and bumps at 61002.
+    makeAlert(9_000n, { midpointMjdTai: 61001.5, history: history(known) }),
+    makeAlert(9_003n, { midpointMjdTai: 61003, history: history([...known, 45].sort()) }),
+    makeAlert(9_004n, {
+      midpointMjdTai: 61004,
+      history: history([...known, 45].sort(), (k) => (k === 30 ? SS : 0n)),
+    }),
+    makeAlert(at(55), {
+      midpointMjdTai: 61005,
+      history: history([...known, 45].sort(), (k) => (k === 30 ? SS : 0n)),
+    }),
+    makeAlert(9_006n, {
+      midpointMjdTai: 61006,
+      history: history([...known, 45, 55].sort(), (k) => (k === 30 ? SS : 0n)),
+    }),
+    makeAlert(9_007n, {
+      midpointMjdTai: 61003.5,
+      history: history([...known, 45].sort(), (k) => (k === 30 ? SS : 0n)),
+    }),
+  ];
+  const reads = async (path: string, plainGroupMin: number) => {
+    const seen: unknown[] = [];
+    let waiting = 0;
+    await using storage = new SQLiteStorage(path, { plainGroupMin });
+    await storage.initialize();
+    const runId = await storage.beginRun("test", {});
+    for (const alert of alerts) {
+      await storage.writeBatch(runId, {
+        source: "test",
+        alerts: stored(structuredClone(alert)),
+        quarantine: [],
+        cursors: [],
+      });
+      const db = readOnly(path);
+      try {
+        const rows = db.prepare("SELECT * FROM processed_sources ORDER BY dia_source_id");
+        rows.setReadBigInts(true);
+        seen.push(rows.all());
+        waiting += Number(db.prepare("SELECT COUNT(*) AS n FROM state_bumps").get()?.n);
+      } finally {
+        db.close();
+      }
+    }
+    return { seen, waiting };
+  };
+  await withTempDir("lsst-fold-", async (dir) => {
+    const tracked = await reads(join(dir, "tracked.db"), Infinity);
+    const plain = await reads(join(dir, "plain.db"), 1);
+    assert.ok(plain.waiting > 0, "some re-observations were stored as bumps");
+    for (const [i, rows] of tracked.seen.entries()) {
+      assert.deepEqual(plain.seen[i], rows, `after alert ${i + 1}`);
+    }
+  });
+});
+
+Deno.test("bumps stay exact across connections, a run that never ends, and a DIAObject with many alerts", async () => {
+  // 80 alerts of one DIAObject (more bumps than one DIAObject may keep) and 40 of another,
+  // written alternately through two connections, as two processes would; the first run is
+  // never finished (its process died), the second finishes.
+  const alerts: AlertRecord[] = [];
+  for (let k = 0; k < 120; k++) {
+    const object = k % 3 === 2 ? 2n : 1n;
+    // Even ids, and one odd id a visit among them: a first sighting amid bumped states.
+    const past = Array.from({ length: 12 }, (_, j) => object * 1_000_000n + BigInt(k * 2 + j * 2));
+    past.splice(6, 0, object * 1_000_000n + BigInt(k * 2 + 11));
+    alerts.push(makeAlert(9_000_000n + BigInt(k), {
+      diaObjectId: object,
+      midpointMjdTai: 61000 + k / 100,
+      history: past.map((id) => [id, k === 110 && id % 5n === 0n ? SS : 0n] as const),
+    }));
+  }
+  const run = async (path: string, plainGroupMin: number) => {
+    const seen: unknown[] = [];
+    let most = 0;
+    const a = new SQLiteStorage(path, { plainGroupMin });
+    const b = new SQLiteStorage(path, { plainGroupMin });
+    try {
+      await a.initialize();
+      const runA = await a.beginRun("test", {});
+      const runB = await b.beginRun("test", {});
+      for (const [i, alert] of alerts.entries()) {
+        const [storage, runId] = i % 4 < 2 ? [a, runA] : [b, runB];
+        await storage.writeBatch(runId, {
+          source: "test",
+          alerts: stored(structuredClone(alert)),
+          quarantine: [],
+          cursors: [],
+        });
+        const db = readOnly(path);
+        try {
+          const rows = db.prepare("SELECT * FROM processed_sources ORDER BY dia_source_id");
+          rows.setReadBigInts(true);
+          seen.push(rows.all());
+          const n = db.prepare(
+            "SELECT MAX(n) AS n FROM (SELECT COUNT(*) AS n FROM state_bumps GROUP BY object_key)",
+          ).get()?.n;
+          most = Math.max(most, Number(n ?? 0));
+        } finally {
+          db.close();
+        }
+      }
+      await b.finishRun(runB, "completed", null);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    return { seen, most };
+  };
+  await withTempDir("lsst-bumps-", async (dir) => {
+    const tracked = await run(join(dir, "tracked.db"), Infinity);
+    const plain = await run(join(dir, "plain.db"), 1);
+    assert.ok(plain.most > 10, `bumps waited: at most ${plain.most} for one DIAObject`);
+    assert.ok(plain.most <= 64, `bumps of one DIAObject are folded at 64: ${plain.most}`);
+    for (const [i, rows] of tracked.seen.entries()) {
+      assert.deepEqual(plain.seen[i], rows, `after alert ${i + 1}`);
+    }
+  });
+});
+
+Deno.test("initialize() gives a version 8 database the state_bumps table and a processed_sources view that adds them", async () => {
+  await withDatabase(async (path) => {
+    // Version 8: schema.sql without state_bumps, the view a plain copy of source_states.
+    const v8 = (await Deno.readTextFile(new URL("../schema.sql", import.meta.url)))
+      .replace(/CREATE TABLE IF NOT EXISTS state_bumps[\s\S]*?WITHOUT ROWID;/, "")
+      .replace(
+        /CREATE VIEW IF NOT EXISTS processed_sources[\s\S]*?FROM source_states;/,
+        `CREATE VIEW IF NOT EXISTS processed_sources AS
+           SELECT dia_source_id, dia_object_id, ss_object_id, ss_object_reassoc_time_mjd_tai,
+             first_seen_mjd, last_seen_mjd, times_seen, first_run_id, last_run_id, last_alert_id,
+             runs
+           FROM source_states;`,
+      );
+    assert.ok(!v8.includes("state_bumps"));
+    await Deno.mkdir(join(path, ".."), { recursive: true });
+    const db = new DatabaseSync(path);
+    db.exec(v8);
+    db.exec("PRAGMA user_version = 8");
+    db.exec(`INSERT INTO source_states VALUES (${BIG}, ${BIG + 1n}, ${BIG}, NULL, NULL,
+      61000.5, 61001.5, 2, 1, 1, ${BIG + 7n}, 1)`);
+    db.close();
+    await using storage = new SQLiteStorage(path);
+    const check = await upgraded(storage, path);
+    try {
+      const read = () => {
+        const statement = check.prepare(
+          "SELECT times_seen, last_seen_mjd, last_alert_id, last_run_id FROM processed_sources",
+        );
+        statement.setReadBigInts(true);
+        return statement.all().map((row) => Object.values(row));
+      };
+      assert.deepEqual(read(), [[2n, 61001.5, BIG + 7n, 1n]]);
+      const write = new DatabaseSync(path);
+      write.exec(`INSERT INTO state_bumps VALUES (${BIG}, ${BIG}, ${BIG + 5n}, 61002.5,
+        ${BIG + 9n}, 3)`);
+      write.close();
+      assert.deepEqual(read(), [[3n, 61002.5, BIG + 9n, 3n]]);
     } finally {
       check.close();
     }
