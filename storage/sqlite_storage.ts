@@ -1045,7 +1045,6 @@ export class SQLiteStorage implements Storage {
   // Bump a group's states that are plain re-observations, row by row; returns the entries it
   // did not write.
   #bumpRows(group: PlainGroup, runId: number): bigint[] {
-    const { alert } = group;
     const bump = this.#statement(
       `UPDATE OR FAIL source_states SET times_seen = times_seen + 1, last_seen_mjd = ?1,
          last_alert_id = ?2, last_run_id = ?3
@@ -1054,19 +1053,7 @@ export class SQLiteStorage implements Storage {
          AND (last_seen_mjd < ?1
            OR (last_seen_mjd = ?1 AND (last_alert_id IS NULL OR last_alert_id <= ?2)))`,
     );
-    const json = _jsonIds(group.ids);
-    const changes = Number(
-      bump.run(
-        alert.midpointMjdTai,
-        alert.diaSourceId,
-        runId,
-        json,
-        group.ssObjectId,
-        group.reassocTime,
-        alert.diaObjectId,
-      ).changes,
-    );
-    return this.#wrote(group.ids, json, changes, alert, runId);
+    return this.#settleEntries(bump, group, group.ids, runId).left;
   }
 
   // Insert first sightings among these entries of a group (a DIASource stored anywhere is left
@@ -1077,16 +1064,31 @@ export class SQLiteStorage implements Storage {
     runId: number,
   ): { inserted: number; left: bigint[] } {
     if (ids.length === 0) return { inserted: 0, left: [] };
-    const { alert } = group;
     const insert = this.#statement(
       `INSERT OR IGNORE INTO source_states (object_key, dia_source_id, dia_object_id, ss_object_id,
          ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
          last_run_id, last_alert_id, runs)
        SELECT COALESCE(?7, 0), value, ?7, ?5, ?6, ?1, ?1, 1, ?3, ?3, ?2, 1 FROM json_each(?4)`,
     );
+    const { changes, left } = this.#settleEntries(insert, group, ids, runId);
+    return { inserted: changes, left };
+  }
+
+  // Run a plain statement (parameters: the alert's time and id, the run, the ids as JSON, the
+  // group's association, the alert's DIAObject) over some of a group's entries; returns how many
+  // rows it wrote and the entries it did not: none, all, or those that do not name this alert as
+  // their latest. None did before, as the alert is observed for the first time (its row was
+  // written by this batch), and the groups of one alert do not overlap.
+  #settleEntries(
+    statement: StatementSync,
+    group: PlainGroup,
+    ids: readonly bigint[],
+    runId: number,
+  ): { changes: number; left: bigint[] } {
+    const { alert } = group;
     const json = _jsonIds(ids);
     const changes = Number(
-      insert.run(
+      statement.run(
         alert.midpointMjdTai,
         alert.diaSourceId,
         runId,
@@ -1096,21 +1098,8 @@ export class SQLiteStorage implements Storage {
         alert.diaObjectId,
       ).changes,
     );
-    return { inserted: changes, left: this.#wrote(ids, json, changes, alert, runId) };
-  }
-
-  // Which of a list's rows a statement did not write: none, all, or those that do not name this
-  // alert as their latest. None did before, as the alert is observed for the first time (its
-  // row was written by this batch), and the groups of one alert do not overlap.
-  #wrote(
-    ids: readonly bigint[],
-    json: string,
-    changes: number,
-    alert: AlertRecord,
-    runId: number,
-  ): bigint[] {
-    if (changes === ids.length) return [];
-    if (changes === 0) return [...ids];
+    if (changes === ids.length) return { changes, left: [] };
+    if (changes === 0) return { changes, left: [...ids] };
     const written = this.#statement(
       `SELECT dia_source_id FROM source_states
        WHERE dia_source_id IN (SELECT value FROM json_each(?1)) AND last_alert_id = ?2
@@ -1125,7 +1114,7 @@ export class SQLiteStorage implements Storage {
     ) as unknown as Array<[bigint]>;
     _expectRows("settle plain observations", rows.length, changes);
     const wrote = new Set(rows.map(([id]) => id));
-    return ids.filter((id) => !wrote.has(id));
+    return { changes, left: ids.filter((id) => !wrote.has(id)) };
   }
 
   // Write a DIAObject's bumps into its states and delete them: each covered state seen once

@@ -35,6 +35,40 @@ function readOnly(path: string): DatabaseSync {
   return new DatabaseSync(path, { readOnly: true });
 }
 
+// Store one alert as a batch of its own (a copy: tracking writes into records), then read the
+// states back as readStates() does.
+async function storeAndRead(
+  storage: SQLiteStorage,
+  runId: number,
+  path: string,
+  alert: AlertRecord,
+): Promise<ReturnType<typeof readStates>> {
+  await storage.writeBatch(runId, {
+    source: "test",
+    alerts: stored(structuredClone(alert)),
+    quarantine: [],
+    cursors: [],
+  });
+  return readStates(path);
+}
+
+// What a reader sees through processed_sources, with the state_bumps rows waiting: in all and for
+// the DIAObject with the most.
+function readStates(path: string): { sources: unknown[]; bumps: number; most: number } {
+  const db = readOnly(path);
+  try {
+    const rows = db.prepare("SELECT * FROM processed_sources ORDER BY dia_source_id");
+    rows.setReadBigInts(true);
+    const bumps = db.prepare(
+      `SELECT COALESCE(SUM(n), 0) AS bumps, COALESCE(MAX(n), 0) AS most
+       FROM (SELECT COUNT(*) AS n FROM state_bumps GROUP BY object_key)`,
+    ).get();
+    return { sources: rows.all(), bumps: Number(bumps?.bumps), most: Number(bumps?.most) };
+  } finally {
+    db.close();
+  }
+}
+
 Deno.test("initialize() creates the schema once and the seed's queries run as written", async () => {
   await withDatabase(async (path) => {
     await using storage = new SQLiteStorage(path);
@@ -649,21 +683,9 @@ Deno.test("plain observations written by set-based statements leave the same who
     at += size;
   }
 
-  // What a reader sees through processed_sources, and how many state_bumps rows are waiting.
-  const view = (path: string) => {
-    const db = readOnly(path);
-    try {
-      const statement = db.prepare("SELECT * FROM processed_sources ORDER BY dia_source_id");
-      statement.setReadBigInts(true);
-      const bumps = db.prepare("SELECT COUNT(*) AS n FROM state_bumps").get();
-      return { sources: statement.all(), bumps: Number(bumps?.n) };
-    } finally {
-      db.close();
-    }
-  };
   const tables = async (path: string, plainGroupMin: number) => {
     // Before each run ends, while bumps may be waiting: the view is exact then too.
-    const beforeEnd: Array<ReturnType<typeof view>["sources"]> = [];
+    const beforeEnd: unknown[][] = [];
     let waiting = 0;
     {
       await using storage = new SQLiteStorage(path, { plainGroupMin });
@@ -680,11 +702,11 @@ Deno.test("plain observations written by set-based statements leave the same who
             cursors: [],
           });
         }
-        const seen = view(path);
+        const seen = readStates(path);
         beforeEnd.push(seen.sources);
         waiting += seen.bumps;
         await storage.finishRun(runId, "completed", null);
-        assert.equal(view(path).bumps, 0, "a finished run leaves no bumps");
+        assert.equal(readStates(path).bumps, 0, "a finished run leaves no bumps");
       }
     }
     const db = readOnly(path);
@@ -847,21 +869,9 @@ Deno.test("bumps waiting for a DIAObject are folded before a state is written am
     await storage.initialize();
     const runId = await storage.beginRun("test", {});
     for (const alert of alerts) {
-      await storage.writeBatch(runId, {
-        source: "test",
-        alerts: stored(structuredClone(alert)),
-        quarantine: [],
-        cursors: [],
-      });
-      const db = readOnly(path);
-      try {
-        const rows = db.prepare("SELECT * FROM processed_sources ORDER BY dia_source_id");
-        rows.setReadBigInts(true);
-        seen.push(rows.all());
-        waiting += Number(db.prepare("SELECT COUNT(*) AS n FROM state_bumps").get()?.n);
-      } finally {
-        db.close();
-      }
+      const read = await storeAndRead(storage, runId, path, alert);
+      seen.push(read.sources);
+      waiting += read.bumps;
     }
     return { seen, waiting };
   };
@@ -902,24 +912,9 @@ Deno.test("bumps stay exact across connections, a run that never ends, and a DIA
       const runB = await b.beginRun("test", {});
       for (const [i, alert] of alerts.entries()) {
         const [storage, runId] = i % 4 < 2 ? [a, runA] : [b, runB];
-        await storage.writeBatch(runId, {
-          source: "test",
-          alerts: stored(structuredClone(alert)),
-          quarantine: [],
-          cursors: [],
-        });
-        const db = readOnly(path);
-        try {
-          const rows = db.prepare("SELECT * FROM processed_sources ORDER BY dia_source_id");
-          rows.setReadBigInts(true);
-          seen.push(rows.all());
-          const n = db.prepare(
-            "SELECT MAX(n) AS n FROM (SELECT COUNT(*) AS n FROM state_bumps GROUP BY object_key)",
-          ).get()?.n;
-          most = Math.max(most, Number(n ?? 0));
-        } finally {
-          db.close();
-        }
+        const read = await storeAndRead(storage, runId, path, alert);
+        seen.push(read.sources);
+        most = Math.max(most, read.most);
       }
       await b.finishRun(runB, "completed", null);
     } finally {
