@@ -111,21 +111,22 @@ CREATE UNIQUE INDEX IF NOT EXISTS source_states_id ON source_states (dia_source_
 CREATE INDEX IF NOT EXISTS source_states_ss_object ON source_states (ss_object_id)
   WHERE ss_object_id IS NOT NULL;
 -- Each state with the bumps that cover it: seen once more for each, latest as the latest of them
--- (a bump is only stored when it is later than the states it covers).
+-- (a bump is only stored when it is later than the states it covers). The casts keep the columns'
+-- declared types (INT for INTEGER) for readers that map them, such as exports' tests and pandas.
 CREATE VIEW IF NOT EXISTS processed_sources AS
   SELECT dia_source_id, dia_object_id, ss_object_id, ss_object_reassoc_time_mjd_tai, first_seen_mjd,
-    COALESCE((SELECT b.last_seen_mjd FROM state_bumps b WHERE b.object_key = source_states.object_key
+    CAST(COALESCE((SELECT b.last_seen_mjd FROM state_bumps b WHERE b.object_key = source_states.object_key
       AND source_states.dia_source_id BETWEEN b.lo AND b.hi
-      ORDER BY b.last_seen_mjd DESC, b.last_alert_id DESC LIMIT 1), last_seen_mjd) AS last_seen_mjd,
-    times_seen + (SELECT COUNT(*) FROM state_bumps b WHERE b.object_key = source_states.object_key
-      AND source_states.dia_source_id BETWEEN b.lo AND b.hi) AS times_seen,
+      ORDER BY b.last_seen_mjd DESC, b.last_alert_id DESC LIMIT 1), last_seen_mjd) AS REAL) AS last_seen_mjd,
+    CAST(times_seen + (SELECT COUNT(*) FROM state_bumps b WHERE b.object_key = source_states.object_key
+      AND source_states.dia_source_id BETWEEN b.lo AND b.hi) AS INTEGER) AS times_seen,
     first_run_id,
-    COALESCE((SELECT b.last_run_id FROM state_bumps b WHERE b.object_key = source_states.object_key
+    CAST(COALESCE((SELECT b.last_run_id FROM state_bumps b WHERE b.object_key = source_states.object_key
       AND source_states.dia_source_id BETWEEN b.lo AND b.hi
-      ORDER BY b.last_seen_mjd DESC, b.last_alert_id DESC LIMIT 1), last_run_id) AS last_run_id,
-    COALESCE((SELECT b.last_alert_id FROM state_bumps b WHERE b.object_key = source_states.object_key
+      ORDER BY b.last_seen_mjd DESC, b.last_alert_id DESC LIMIT 1), last_run_id) AS INTEGER) AS last_run_id,
+    CAST(COALESCE((SELECT b.last_alert_id FROM state_bumps b WHERE b.object_key = source_states.object_key
       AND source_states.dia_source_id BETWEEN b.lo AND b.hi
-      ORDER BY b.last_seen_mjd DESC, b.last_alert_id DESC LIMIT 1), last_alert_id) AS last_alert_id,
+      ORDER BY b.last_seen_mjd DESC, b.last_alert_id DESC LIMIT 1), last_alert_id) AS INTEGER) AS last_alert_id,
     runs
   FROM source_states;
 

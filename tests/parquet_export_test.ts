@@ -97,6 +97,8 @@ const MICROS = new Map<string, bigint | null>([
 
 const ARROW_TYPES: Record<string, string> = {
   INTEGER: "int64",
+  // A view's cast column (processed_sources in SQLite) declares its affinity's name.
+  INT: "int64",
   REAL: "double",
   TEXT: "string",
 };
