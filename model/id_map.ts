@@ -14,6 +14,22 @@ const MIN_ID = -(2n ** 63n);
 const MAX_ID = 2n ** 63n - 1n;
 
 /**
+ * Ascending order of ids, for `sort()` (whose default compares them as text).
+ *
+ * @param a An id.
+ * @param b Another.
+ * @returns Negative, zero or positive.
+ * @example
+ * ```ts
+ * import { compareIds } from "./id_map.ts";
+ * [10n, 9n].sort(compareIds); // [9n, 10n]
+ * ```
+ */
+export function compareIds(a: bigint, b: bigint): number {
+  return a === b ? 0 : a < b ? -1 : 1;
+}
+
+/**
  * Values by signed 64-bit id (`bigint` in −2^63 … 2^63−1).
  *
  * @example

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { compareIds } from "../model/id_map.ts";
+
 /** One `state_bumps` row. */
 export interface BumpRow {
   /** Lowest id covered. */
@@ -53,7 +55,7 @@ export function foldSegments(bumps: readonly BumpRow[]): FoldSegment[] {
     cuts.add(b.lo);
     cuts.add(b.hi + 1n);
   }
-  const points = [...cuts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const points = [...cuts].sort(compareIds);
   const segments: FoldSegment[] = [];
   for (let i = 0; i + 1 < points.length; i++) {
     const lo = points[i] as bigint;

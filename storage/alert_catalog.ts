@@ -9,6 +9,7 @@
  */
 
 import { parseExact } from "../model/exact_json.ts";
+import { compareIds } from "../model/id_map.ts";
 import type { ReassociationReason } from "../model/alert_record.ts";
 import type { CutoutPaths } from "../model/cutout_paths.ts";
 import type { RawPayload } from "../model/raw_payload.ts";
@@ -572,7 +573,7 @@ export class AlertCatalog implements AsyncDisposable {
         ssObjectId: r.ss_object_id as bigint | null,
         snapshot: _flag(r.snapshot),
       })),
-      historyOnly: [...historyOnly].sort((a, b) => a < b ? -1 : a > b ? 1 : 0),
+      historyOnly: [...historyOnly].sort(compareIds),
     };
   }
 

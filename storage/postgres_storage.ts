@@ -24,6 +24,7 @@ import {
   schemaFromRow,
 } from "./_rows.ts";
 import { stringifyExact } from "../model/exact_json.ts";
+import { compareIds } from "../model/id_map.ts";
 import {
   type Observation,
   SNAPSHOT_ALERT_ID,
@@ -298,7 +299,7 @@ export class PostgresStorage implements Storage {
     if (ids.size > 0) {
       const rows = await tx`
         INSERT INTO processed_sources (dia_source_id, first_seen_mjd, last_seen_mjd, times_seen)
-        SELECT id, 0, 0, 0 FROM unnest(${_array([...ids].sort(_compare))}::int8[]) AS id
+        SELECT id, 0, 0, 0 FROM unnest(${_array([...ids].sort(compareIds))}::int8[]) AS id
         ORDER BY id
         ON CONFLICT (dia_source_id) DO UPDATE SET dia_source_id = excluded.dia_source_id
         RETURNING *`;
@@ -853,10 +854,6 @@ function _snapshotObservation(r: Row): Observation {
     ssObjectId: r.ss_object_id as bigint | null,
     reassocTime: r.reassoc_time as number | null,
   };
-}
-
-function _compare(a: bigint, b: bigint): number {
-  return a === b ? 0 : a < b ? -1 : 1;
 }
 
 // Rows as plain objects with the same value types SQLite gives (bytes as Uint8Array).

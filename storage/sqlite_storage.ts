@@ -54,6 +54,7 @@ import { StateCache } from "./_state_cache.ts";
 import { PendingBumps } from "./_pending_bumps.ts";
 import { bumpRuns } from "./_bump_runs.ts";
 import { foldSegments } from "./_fold_segments.ts";
+import { compareIds } from "../model/id_map.ts";
 import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from "./sqlite_migrations.ts";
 import type {
   BatchOutcome,
@@ -974,10 +975,7 @@ export class SQLiteStorage implements Storage {
        ORDER BY dia_source_id LIMIT ?8`,
     );
     _returnArrays(range);
-    const logBump = this.#statement(
-      `INSERT INTO state_bumps (object_key, lo, hi, last_seen_mjd, last_alert_id, last_run_id)
-       VALUES (?, ?, ?, ?, ?, ?)`,
-    );
+    const logBump = this.#statement(INSERT_BUMP);
     let inserted = 0;
     for (const group of groups) {
       const { alert, entries } = group;
@@ -991,12 +989,8 @@ export class SQLiteStorage implements Storage {
       const alertId = alert.diaSourceId;
       let plan = null;
       if (key !== null && key !== 0n) {
-        // A bump need only be later than the states it covers (the range read checks that):
-        // among bumps, the view and the fold take the latest.
         // Histories come in time order, which Rubin's ids follow: usually sorted already.
-        const ids = _ascending(group.ids)
-          ? group.ids
-          : [...group.ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        const ids = _ascending(group.ids) ? group.ids : [...group.ids].sort(compareIds);
         const limit = ids.length * 2 + 16;
         const rows = range.all(
           time,
@@ -1014,7 +1008,8 @@ export class SQLiteStorage implements Storage {
       }
       let unsettled: bigint[];
       if (plan === null) {
-        if (key !== null && pending.get(key) !== undefined) this.#fold(key);
+        // The row-by-row bump rewrites states: none may be under a bump then.
+        if (key !== null) this.#fold(key);
         const first = this.#insertFirst(group, this.#bumpRows(group, runId), runId);
         inserted += first.inserted;
         unsettled = first.left;
@@ -1022,6 +1017,8 @@ export class SQLiteStorage implements Storage {
         this.#clearOfBumps(key as bigint, plan.absent);
         const first = this.#insertFirst(group, plan.absent, runId);
         inserted += first.inserted;
+        // A bump need only be later than the states it covers (the range read checked that):
+        // among bumps, the view and the fold take the latest.
         for (const [lo, hi] of plan.runs) {
           logBump.run(key, lo, hi, time, alertId, runId);
           pending.add(key as bigint, lo, hi);
@@ -1186,10 +1183,7 @@ export class SQLiteStorage implements Storage {
       const remove = this.#statement(
         "DELETE FROM state_bumps WHERE object_key = ? AND lo = ? AND last_alert_id = ?",
       );
-      const add = this.#statement(
-        `INSERT INTO state_bumps (object_key, lo, hi, last_seen_mjd, last_alert_id, last_run_id)
-         VALUES (?, ?, ?, ?, ?, ?)`,
-      );
+      const add = this.#statement(INSERT_BUMP);
       for (const [lo, hi, mjd, alertId, runId] of bumps) {
         remove.run(key, lo, alertId);
         add.run(key, lo, below, mjd, alertId, runId);
@@ -1205,7 +1199,7 @@ export class SQLiteStorage implements Storage {
   // Fold every DIAObject's bumps, in key order (the table's).
   #foldAll(): void {
     this.#pending = this.#readPending();
-    for (const key of [...this.#pending.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const key of [...this.#pending.keys()].sort(compareIds)) {
       this.#fold(key);
     }
   }
@@ -1396,6 +1390,10 @@ const PLAIN_MIN = 8;
 // DIAObject may keep before they are folded: each is read for every state the view returns.
 const MAX_RUNS = 16;
 const MAX_BUMPS = 64;
+
+const INSERT_BUMP =
+  `INSERT INTO state_bumps (object_key, lo, hi, last_seen_mjd, last_alert_id, last_run_id)
+   VALUES (?, ?, ?, ?, ?, ?)`;
 
 // Deno 2.9 implements setReturnArrays (as Node 24 does), but its typings lack it.
 function _returnArrays(statement: StatementSync): void {

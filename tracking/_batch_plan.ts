@@ -29,7 +29,7 @@ import type {
   StateLookup,
   TrackResult,
 } from "./reassociation_tracker.ts";
-import { IdMap } from "../model/id_map.ts";
+import { compareIds, IdMap } from "../model/id_map.ts";
 import { planReplay, type ReplayInput, type StoredDetection } from "./_replay_plan.ts";
 import type { StoredAlert } from "../model/stored_alert.ts";
 
@@ -308,6 +308,6 @@ export function settleDetections(
   for (const d of [...add, ...remove]) {
     if (d.alertDiaSourceId !== null) flagged.add(d.alertDiaSourceId);
   }
-  const flagAlerts = [...flagged].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const flagAlerts = [...flagged].sort(compareIds);
   return { add, remove, flagAlerts };
 }
