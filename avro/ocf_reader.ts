@@ -10,7 +10,7 @@
  */
 
 import { crc32, inflateRawSync } from "node:zlib";
-import snappy from "npm:snappyjs@0.7.0";
+import { snappyUncompress } from "./snappy.ts";
 import { type ByteStream, TruncatedInputError } from "./byte_stream.ts";
 
 /** The four bytes every container file starts with. */
@@ -264,23 +264,8 @@ function _decompress(data: Uint8Array, codec: OcfCodec, max: number): Uint8Array
   if (codec === "deflate") return new Uint8Array(inflateRawSync(data, { maxOutputLength: max }));
   // Avro's snappy blocks end with the CRC-32 of the uncompressed bytes, big-endian.
   if (data.length < 4) throw new RangeError("the block is shorter than its checksum");
-  const body = data.subarray(0, data.length - 4);
-  const declared = _snappyLength(body);
-  if (declared > max) throw new RangeError(`it claims ${declared} bytes uncompressed`);
-  const out = snappy.uncompress(body) as Uint8Array;
+  const out = snappyUncompress(data.subarray(0, data.length - 4), max);
   const expected = new DataView(data.buffer, data.byteOffset + data.length - 4, 4).getUint32(0);
   if (crc32(out) >>> 0 !== expected) throw new RangeError("the CRC-32 does not match");
   return out;
-}
-
-// The uncompressed length leads a snappy block: check it before the library allocates it.
-function _snappyLength(body: Uint8Array): number {
-  let value = 0;
-  for (let i = 0, shift = 0; i < 5; i++, shift += 7) {
-    const byte = body[i];
-    if (byte === undefined) throw new RangeError("the snappy length is truncated");
-    value += (byte & 0x7f) * 2 ** shift;
-    if ((byte & 0x80) === 0) return value;
-  }
-  throw new RangeError("the snappy length is invalid");
 }

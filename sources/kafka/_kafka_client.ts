@@ -22,6 +22,7 @@ import { Buffer } from "node:buffer";
 import process from "node:process";
 import { readFileSync } from "node:fs";
 import snappy from "npm:snappyjs@0.7.0";
+import { snappyLength, snappyUncompress, snappyUncompressInto } from "../../avro/snappy.ts";
 import lz4 from "npm:lz4js@0.2.0";
 import { decompress as zstdDecompress } from "npm:fzstd@0.1.1";
 import { SourceError } from "../../model/errors.ts";
@@ -942,39 +943,66 @@ function _uvarint(value: number): number[] {
 }
 
 // Rubin compresses record batches with snappy; brokers may recompress to any codec a topic
-// asks for. kafkajs ships gzip only.
+// asks for. kafkajs ships gzip only. Each decompresses into a Buffer over its own bytes: a copy
+// per batch is a copy of every cutout.
 function _registerCodecs(): void {
   const codecs = CompressionCodecs as unknown as Record<number, () => unknown>;
   codecs[CompressionTypes.Snappy] = () => ({
     compress: (encoder: { buffer: Uint8Array }) => Promise.resolve(_snappyFrame(encoder.buffer)),
-    decompress: (buffer: Uint8Array) => Promise.resolve(Buffer.from(_snappyUnframe(buffer))),
+    decompress: (buffer: Uint8Array) => Promise.resolve(_snappyUnframe(buffer)),
   });
   codecs[CompressionTypes.LZ4] = () => ({
     compress: (encoder: { buffer: Uint8Array }) =>
-      Promise.resolve(Buffer.from(lz4.compress(encoder.buffer) as Uint8Array)),
+      Promise.resolve(_buffer(lz4.compress(encoder.buffer) as Uint8Array)),
     decompress: (buffer: Uint8Array) =>
-      Promise.resolve(Buffer.from(lz4.decompress(buffer) as Uint8Array)),
+      Promise.resolve(_buffer(lz4.decompress(buffer) as Uint8Array)),
   });
   codecs[CompressionTypes.ZSTD] = () => ({
     compress: () =>
       Promise.reject(new Error("This client reads zstd batches but does not write them")),
-    decompress: (buffer: Uint8Array) => Promise.resolve(Buffer.from(zstdDecompress(buffer))),
+    decompress: (buffer: Uint8Array) => Promise.resolve(_buffer(zstdDecompress(buffer))),
   });
+}
+
+function _buffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 // Java clients frame snappy data the xerial way: a 16-byte header, then length-prefixed chunks.
 const XERIAL = [0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00];
 
-function _snappyUnframe(buffer: Uint8Array): Uint8Array {
-  if (!XERIAL.every((b, i) => buffer[i] === b)) return snappy.uncompress(buffer) as Uint8Array;
-  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  const parts: Uint8Array[] = [];
-  for (let at = 16; at < buffer.length;) {
-    const length = view.getUint32(at);
-    parts.push(snappy.uncompress(buffer.subarray(at + 4, at + 4 + length)) as Uint8Array);
-    at += 4 + length;
+// The chunks (32 KB each, uncompressed) are decompressed in place, side by side in one buffer.
+function _snappyUnframe(buffer: Uint8Array): Buffer {
+  try {
+    return _snappyChunks(buffer);
+  } catch (error) {
+    throw new RangeError(`Cannot decompress a snappy record batch: ${(error as Error).message}`);
   }
-  return Buffer.concat(parts);
+}
+
+function _snappyChunks(buffer: Uint8Array): Buffer {
+  if (!XERIAL.every((b, i) => buffer[i] === b)) return _buffer(snappyUncompress(buffer));
+  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  const chunks: { data: Uint8Array; length: number }[] = [];
+  let total = 0;
+  for (let at = 16; at < buffer.length;) {
+    if (at + 4 > buffer.length) throw new RangeError(`a chunk's length is truncated (byte ${at})`);
+    const end = at + 4 + view.getUint32(at);
+    if (end > buffer.length) throw new RangeError(`a chunk runs past the batch (byte ${at})`);
+    const data = buffer.subarray(at + 4, end);
+    const { length } = snappyLength(data);
+    chunks.push({ data, length });
+    total += length;
+    at = end;
+  }
+  // Every byte is written, or decompression throws: nothing uninitialised is ever read.
+  const out = Buffer.allocUnsafeSlow(total);
+  let pos = 0;
+  for (const { data, length } of chunks) {
+    snappyUncompressInto(data, out.subarray(pos, pos + length));
+    pos += length;
+  }
+  return out;
 }
 
 function _snappyFrame(data: Uint8Array): Buffer {
