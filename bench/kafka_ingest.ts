@@ -3,12 +3,13 @@
  * Kafka → SQLite against the file source on the same alerts, measured in one run: N mock v11.0
  * alerts without cutouts, Confluent-framed and produced with snappy to a 4-partition topic of the
  * project's test broker, and the same alerts in one Avro container (snappy) read by the file
- * source. Each measurement runs in a fresh process (its peak memory is its own, and neither warms
+ * source; then the same with N/5 alerts carrying their cutouts (`cutouts_*` figures: the bytes
+ * Rubin's stream carries, decompressed and decoded; the cutouts are not written to files). Each measurement runs in a fresh process (its peak memory is its own, and neither warms
  * the other's code), five of each in the order file, kafka, kafka, file, file, …, so that a
  * shared machine's changing load weighs on both alike. Each clock runs from the call of `ingest()` to
  * its return: for Kafka, connecting, joining the group, fetching, decoding, storing, committing
- * and leaving the group; for the file, opening, decoding and storing. Prints one JSON line: the
- * median of each, the ratio, every run, and the machine's load.
+ * and leaving the group; for the file, opening, decoding and storing. Prints one JSON line: for
+ * each input the median of each, the ratio, every run; and the machine's load.
  *
  * deno run … bench/kafka_ingest.ts <count> <shared dir> <case dir>   (needs KAFKA_BOOTSTRAP)
  * deno run … bench/kafka_ingest.ts --measure <file|kafka> <count> <path|topic> <dir>
@@ -71,17 +72,45 @@ async function compare(): Promise<void> {
   if (bootstrap === undefined) throw new Error("KAFKA_BOOTSTRAP is not set");
   const date = new Date().toISOString();
   const loadBefore = await _load();
+  const light = await _pairs(bootstrap, count, false, dir);
+  // Rubin's alerts carry three cutouts (~80 KB with the mock's): a fifth as many of those.
+  const heavyCount = Math.max(1, Math.round(count / 5));
+  const heavy = await _pairs(bootstrap, heavyCount, true, dir);
+  const cutouts = Object.fromEntries(
+    Object.entries(heavy).map(([key, value]) => [`cutouts_${key}`, value]),
+  );
+  console.log(JSON.stringify({
+    case: "kafka→sqlite (snappy, 4 partitions) against file→sqlite (snappy container), no cutouts",
+    date,
+    alerts: count,
+    ...light,
+    cutouts_case: "the same with alerts carrying their three cutouts (not written to files)",
+    cutouts_alerts: heavyCount,
+    ...cutouts,
+    measured_as: `median of ${PAIRS} fresh processes each, alternated; ingest() call to return`,
+    load_avg_1m: [loadBefore, await _load()],
+  }));
+}
 
+// Produce the alerts to a new topic and write them to a container, then measure both sources
+// on them in alternation.
+async function _pairs(
+  bootstrap: string,
+  count: number,
+  withCutouts: boolean,
+  dir: string,
+): Promise<Record<string, unknown>> {
   const schema = await loadSchemaVersion(schemaDir, "11.0");
   const type = createAvroType(schema);
-  const packets = [...new MockSource({ count, seed: 31, cutouts: false }).packets()].map((p) =>
-    p.packet
-  );
-  const file = join(dir, "alerts.avro");
+  const packets = [...new MockSource({ count, seed: 31, cutouts: withCutouts }).packets()].map((
+    p,
+  ) => p.packet);
+  const file = join(dir, `alerts-${withCutouts ? "cutouts" : "light"}.avro`);
   await writeOcfFile(file, JSON.stringify(schema), type, packets, { codec: "snappy" });
   const client = new KafkaClient({ brokers: [bootstrap], clientId: "bench" });
   const topic = `bench-${crypto.randomUUID().slice(0, 8)}`;
   await client.createTopic(topic, 4);
+  let bytes = 0;
   await client.produce(
     topic,
     packets.map((packet) => {
@@ -89,6 +118,7 @@ async function compare(): Promise<void> {
       const out = new Uint8Array(5 + body.length);
       new DataView(out.buffer).setInt32(1, 1100);
       out.set(body, 5);
+      bytes += out.length;
       return out;
     }),
     { compression: "snappy" },
@@ -126,10 +156,8 @@ async function compare(): Promise<void> {
   const rate = (m: Measurement) => m.alerts / m.seconds;
   const kafka = _median(runs.kafka.map(rate));
   const fromFile = _median(runs.file.map(rate));
-  console.log(JSON.stringify({
-    case: "kafka→sqlite (snappy, 4 partitions) against file→sqlite (snappy container), no cutouts",
-    date,
-    alerts: count,
+  return {
+    message_bytes: Math.round(bytes / count),
     kafka_alerts_per_s: Math.round(kafka),
     file_alerts_per_s: Math.round(fromFile),
     kafka_over_file: _round2(kafka / fromFile),
@@ -147,9 +175,7 @@ async function compare(): Promise<void> {
     file_runs_alerts_per_s: runs.file.map((m) => Math.round(rate(m))),
     // Each Kafka run against the file run beside it in the order.
     pair_ratios: runs.kafka.map((m, i) => _round2(rate(m) / rate(runs.file[i]!))),
-    measured_as: `median of ${PAIRS} fresh processes each, alternated; ingest() call to return`,
-    load_avg_1m: [loadBefore, await _load()],
-  }));
+  };
 }
 
 async function measure(
