@@ -56,8 +56,7 @@ export function snappyLength(data: Uint8Array): { length: number; start: number 
  * ```
  */
 export function snappyUncompress(data: Uint8Array, max = MAX_LENGTH): Uint8Array {
-  const { length, start } = snappyLength(data);
-  _checkClaim(length, data.length - start, max);
+  const { length, start } = snappyClaim(data, max);
   const out = new Uint8Array(length);
   _uncompress(data, start, out);
   return out;
@@ -72,23 +71,37 @@ export function snappyUncompress(data: Uint8Array, max = MAX_LENGTH): Uint8Array
  * @throws {RangeError} When the stream is malformed or its length is not `out`'s.
  */
 export function snappyUncompressInto(data: Uint8Array, out: Uint8Array): void {
-  const { length, start } = snappyLength(data);
+  const { length, start } = snappyClaim(data);
   if (length !== out.length) {
     throw new RangeError(`it claims ${length} bytes uncompressed, not ${out.length}`);
   }
-  _checkClaim(length, data.length - start, MAX_LENGTH);
   _uncompress(data, start, out);
 }
 
-// Refused before anything that size is allocated: more than asked for, or more than the body
-// could hold (no tag yields more than 64 bytes for its 3).
-function _checkClaim(length: number, body: number, max: number): void {
+/**
+ * The uncompressed length a snappy stream declares, once it is known to be one that can be
+ * allocated: no more than asked for, and no more than its body could hold (no tag yields more
+ * than 64 bytes for its 3).
+ *
+ * @param data The stream.
+ * @param max Largest uncompressed length accepted.
+ * @returns The length and the body's offset.
+ * @throws {RangeError} When the length is malformed or refused.
+ */
+export function snappyClaim(
+  data: Uint8Array,
+  max = MAX_LENGTH,
+): { length: number; start: number } {
+  const claim = snappyLength(data);
+  const { length } = claim;
+  const body = data.length - claim.start;
   if (length > max) throw new RangeError(`it claims ${length} bytes uncompressed`);
   if (length > body * MAX_EXPANSION) {
     throw new RangeError(
       `it claims ${length} bytes uncompressed from ${body}, beyond snappy's reach`,
     );
   }
+  return claim;
 }
 
 function _uncompress(data: Uint8Array, start: number, out: Uint8Array): void {

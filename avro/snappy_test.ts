@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import snappy from "npm:snappyjs@0.7.0";
 import { fixturesDir, testWith } from "../tests/_support.ts";
-import { snappyLength, snappyUncompress, snappyUncompressInto } from "./snappy.ts";
+import { snappyClaim, snappyLength, snappyUncompress, snappyUncompressInto } from "./snappy.ts";
 
 // The reference here is snappyjs (compressing, and decompressing what it compressed); the real
 // one, the C++ library through snappy-java, is the Kafka broker recompressing a topic with snappy
@@ -137,7 +137,12 @@ Deno.test("snappyUncompress() refuses a malformed stream, saying what and where"
       what,
     );
   }
-  // A claim above the caller's limit is refused before anything is allocated.
+  // Claims are checked before anything is allocated: beyond what the body could give, or above
+  // the caller's limit.
+  assert.deepEqual(snappyClaim(new Uint8Array([64, 0x02, 1, 0])), { length: 64, start: 1 });
+  assert.throws(() => snappyClaim(new Uint8Array([65, 0x02, 1, 0])), {
+    message: "it claims 65 bytes uncompressed from 3, beyond snappy's reach",
+  });
   const big = new Uint8Array(20);
   big.set([0x80, 0x80, 0x80, 0x80, 0x08]);
   assert.throws(() => snappyUncompress(big, 1 << 20), {

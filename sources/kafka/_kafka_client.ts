@@ -22,7 +22,7 @@ import { Buffer } from "node:buffer";
 import process from "node:process";
 import { readFileSync } from "node:fs";
 import snappy from "npm:snappyjs@0.7.0";
-import { snappyLength, snappyUncompress, snappyUncompressInto } from "../../avro/snappy.ts";
+import { snappyClaim, snappyUncompress, snappyUncompressInto } from "../../avro/snappy.ts";
 import lz4 from "npm:lz4js@0.2.0";
 import { decompress as zstdDecompress } from "npm:fzstd@0.1.1";
 import { SourceError } from "../../model/errors.ts";
@@ -990,7 +990,8 @@ function _snappyChunks(buffer: Uint8Array): Buffer {
     const end = at + 4 + view.getUint32(at);
     if (end > buffer.length) throw new RangeError(`a chunk runs past the batch (byte ${at})`);
     const data = buffer.subarray(at + 4, end);
-    const { length } = snappyLength(data);
+    // Each claim is checked before the batch's buffer is allocated.
+    const { length } = snappyClaim(data);
     chunks.push({ data, length });
     total += length;
     at = end;
