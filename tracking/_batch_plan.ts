@@ -29,7 +29,7 @@ import type {
   StateLookup,
   TrackResult,
 } from "./reassociation_tracker.ts";
-import { compareIds, IdMap } from "../model/id_map.ts";
+import { compareIds } from "../model/id_map.ts";
 import { planReplay, type ReplayInput, type StoredDetection } from "./_replay_plan.ts";
 import type { StoredAlert } from "../model/stored_alert.ts";
 
@@ -173,24 +173,7 @@ export function plainObservations(
   held: { has(id: bigint): boolean },
   minGroup = 1,
 ): PlainGroup[] {
-  let observations = 0;
-  for (const alert of records) observations += 1 + (alert.snapshot ? 0 : historyLength(alert));
-  // How often each DIASource is observed; 2 stands for "more than once".
-  const seen = new IdMap<number>(observations * 2);
-  const count = (id: bigint) => {
-    seen.set(id, seen.get(id) === undefined ? 1 : 2);
-  };
-  for (const alert of records) {
-    count(alert.diaSourceId);
-    if (alert.snapshot) continue;
-    const columns = historyColumns(alert);
-    if (columns !== null) {
-      const { ids, start, length } = columns;
-      for (let at = start; at < start + length; at++) count(ids[at] as bigint);
-    } else {
-      for (const entry of alert.history) count(entry.diaSourceId);
-    }
-  }
+  const repeated = _repeated(records);
   const groups: PlainGroup[] = [];
   for (const alert of records) {
     if (alert.snapshot) continue;
@@ -202,7 +185,7 @@ export function plainObservations(
       ssObjectId: bigint | null,
       reassocTime: number | null,
     ) => {
-      if (seen.get(id) !== 1 || held.has(id)) return;
+      if ((repeated.size > 0 && repeated.has(id)) || held.has(id)) return;
       for (const group of own) {
         if (group.ssObjectId === ssObjectId && group.reassocTime === reassocTime) {
           group.ids.push(id);
@@ -232,6 +215,42 @@ export function plainObservations(
     for (const group of own) if (group.ids.length >= minGroup) groups.push(group);
   }
   return groups;
+}
+
+// The DIASources observed more than once in the records (an alert's own, and its history's
+// unless it is a snapshot). Nearly every id is observed once: a native sort of all of them and a
+// comparison of neighbours by their 32-bit halves finds the others without allocating a bigint
+// or hashing one per observation (a hash map of every id cost a sixth of a heavy batch's storing).
+function _repeated(records: readonly AlertRecord[]): Set<bigint> {
+  let observations = 0;
+  for (const alert of records) observations += 1 + (alert.snapshot ? 0 : historyLength(alert));
+  const all = new BigInt64Array(observations);
+  let n = 0;
+  const put = (id: bigint) => {
+    // A wider id would be stored wrapped, as another.
+    if (BigInt.asIntN(64, id) !== id) throw new RangeError(`Id ${id} is not a 64-bit integer`);
+    all[n++] = id;
+  };
+  for (const alert of records) {
+    put(alert.diaSourceId);
+    if (alert.snapshot) continue;
+    const columns = historyColumns(alert);
+    if (columns !== null) {
+      all.set(columns.ids.subarray(columns.start, columns.start + columns.length), n);
+      n += columns.length;
+    } else {
+      for (const entry of alert.history) put(entry.diaSourceId);
+    }
+  }
+  all.sort();
+  const halves = new Int32Array(all.buffer);
+  const repeated = new Set<bigint>();
+  for (let i = 2; i < 2 * n; i += 2) {
+    if (halves[i] === halves[i - 2] && halves[i + 1] === halves[i - 1]) {
+      repeated.add(all[i >> 1] as bigint);
+    }
+  }
+  return repeated;
 }
 
 /**

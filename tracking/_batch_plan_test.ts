@@ -53,6 +53,48 @@ Deno.test("plainObservations() groups history entries by alert and association, 
   }
 });
 
+Deno.test("plainObservations() tells ids observed twice from ids alike in one 32-bit half", () => {
+  // Neighbours when sorted, equal in one half: 2^32 + 1 and 1, −1 and 2^32 − 1, and the extremes.
+  const ids = [
+    1n,
+    2n ** 32n + 1n,
+    -1n,
+    2n ** 32n - 1n,
+    -(2n ** 63n),
+    2n ** 63n - 1n,
+    0n,
+    -(2n ** 32n),
+  ];
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let round = 0; round < 50; round++) {
+    const records: AlertRecord[] = [];
+    for (let a = 0; a < 4; a++) {
+      const own = 1000n + BigInt(round * 10 + a);
+      const history: [bigint, bigint][] = [];
+      for (let e = 0; e < 6; e++) {
+        history.push([ids[Math.floor(next() * ids.length)] as bigint, 0n]);
+      }
+      const alert = makeAlert(own, { history });
+      records.push(a % 2 === 0 ? withColumns(alert) : alert);
+    }
+    const count = new Map<bigint, number>();
+    for (const r of records) {
+      for (const id of [r.diaSourceId, ...r.history.map((e) => e.diaSourceId)]) {
+        count.set(id, (count.get(id) ?? 0) + 1);
+      }
+    }
+    const expected = records.flatMap((r) => r.history.map((e) => e.diaSourceId))
+      .filter((id) => count.get(id) === 1);
+    const got = plainObservations(records, new Set()).flatMap((g) => g.ids);
+    assert.deepEqual(got, expected, `round ${round}`);
+  }
+  assert.throws(
+    () => plainObservations([makeAlert(2n ** 63n, { history: [] })], new Set()),
+    { name: "RangeError", message: `Id ${2n ** 63n} is not a 64-bit integer` },
+  );
+});
+
 Deno.test("observedIds() leaves out the history entries a storage settled", () => {
   const a = withColumns(makeAlert(100n, { history: [[1n, 0n], [2n, 0n], [3n, 0n]] }));
   const b = makeAlert(101n, { history: [[4n, 0n], [5n, 0n]] });
