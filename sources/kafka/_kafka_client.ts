@@ -22,7 +22,7 @@ import { Buffer } from "node:buffer";
 import process from "node:process";
 import { readFileSync } from "node:fs";
 import snappy from "npm:snappyjs@0.7.0";
-import { snappyClaim, snappyUncompress, snappyUncompressInto } from "../../avro/snappy.ts";
+import { snappyClaim, snappyUncompressInto } from "../../avro/snappy.ts";
 import lz4 from "npm:lz4js@0.2.0";
 import { decompress as zstdDecompress } from "npm:fzstd@0.1.1";
 import { SourceError } from "../../model/errors.ts";
@@ -972,6 +972,8 @@ function _buffer(bytes: Uint8Array): Buffer {
 const XERIAL = [0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00];
 
 // The chunks (32 KB each, uncompressed) are decompressed in place, side by side in one buffer.
+// It is shared memory: the message worker hands its messages to the consuming thread without
+// copying them (see _message_chunk.ts); on one thread it is memory like any other.
 function _snappyUnframe(buffer: Uint8Array): Buffer {
   try {
     return _snappyChunks(buffer);
@@ -981,7 +983,11 @@ function _snappyUnframe(buffer: Uint8Array): Buffer {
 }
 
 function _snappyChunks(buffer: Uint8Array): Buffer {
-  if (!XERIAL.every((b, i) => buffer[i] === b)) return _buffer(snappyUncompress(buffer));
+  if (!XERIAL.every((b, i) => buffer[i] === b)) {
+    const out = _shared(snappyClaim(buffer).length);
+    snappyUncompressInto(buffer, out);
+    return out;
+  }
   const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   const chunks: { data: Uint8Array; length: number }[] = [];
   let total = 0;
@@ -996,14 +1002,17 @@ function _snappyChunks(buffer: Uint8Array): Buffer {
     total += length;
     at = end;
   }
-  // Every byte is written, or decompression throws: nothing uninitialised is ever read.
-  const out = Buffer.allocUnsafeSlow(total);
+  const out = _shared(total);
   let pos = 0;
   for (const { data, length } of chunks) {
     snappyUncompressInto(data, out.subarray(pos, pos + length));
     pos += length;
   }
   return out;
+}
+
+function _shared(length: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(length));
 }
 
 function _snappyFrame(data: Uint8Array): Buffer {

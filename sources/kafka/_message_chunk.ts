@@ -2,8 +2,11 @@
  * Kafka messages decoded in the message worker (`_message_worker.ts`) and sent to the consuming
  * thread, a chunk at a time. Structured cloning alerts' histories
  * (small objects holding bigints) costs more than decoding them, so histories travel as typed
- * arrays, and the messages' bytes as one buffer that is transferred, not copied: cutouts and
- * `--keep-raw` payloads are views into it on arrival, as they were views into the message.
+ * arrays. A message in shared memory (a snappy batch, which this project decompresses into a
+ * `SharedArrayBuffer`, see _kafka_client.ts) is not copied at all: its buffer is shared. The
+ * other messages' bytes are copied into one buffer that is transferred, not copied again. Either
+ * way cutouts and `--keep-raw` payloads are views into those bytes on arrival, as they were views
+ * into the message.
  *
  * A message the worker cannot decode alone (a container message, whose embedded schema the
  * consuming thread resolves and stores; a schema id the consuming thread could not resolve) is
@@ -54,9 +57,16 @@ export interface PackedChunk {
   topics: string[];
   partitions: number[];
   offsets: string[];
-  /** Where each message's value lies in `data`; a start of -1 for a message without one. */
+  /**
+   * Where each message's value lies in its buffer (`data`, or one of `shared`); a start of -1 for
+   * a message without one.
+   */
   starts: number[];
   ends: number[];
+  /** Per message: the index of its buffer in `shared`, or -1 for `data`. */
+  buffers: number[];
+  /** The shared buffers the messages lie in. */
+  shared: SharedArrayBuffer[];
   /** Per message: the alert, why it is not one, or `null` to decode on the consuming thread. */
   outcomes: (PackedAlert | PackedFailure | null)[];
   /** The values, one after the other. */
@@ -110,35 +120,61 @@ export function wantedSchemaIds(
  * @param schemas Compiled writer schemas by id; a framed message of another id is left undecoded.
  * @param format The source's message format.
  * @param source Source name for the alerts.
- * @returns The chunk and the buffers to transfer with it.
+ * @returns The chunk, the buffers to transfer with it, and its messages' bytes.
  */
 export function decodeChunk(
   records: readonly KafkaRecord[],
   schemas: ReadonlyMap<number, MessageSchema | null>,
   format: MessageFormat,
   source: string,
-): { chunk: PackedChunk; transfer: ArrayBuffer[] } {
+): { chunk: PackedChunk; transfer: ArrayBuffer[]; bytes: number } {
   let size = 0;
-  for (const { value } of records) size += value?.length ?? 0;
+  let total = 0;
+  for (const { value } of records) {
+    total += value?.length ?? 0;
+    if (value !== null && !(value.buffer instanceof SharedArrayBuffer)) size += value.length;
+  }
   const data = new Uint8Array(size);
   const starts: number[] = [];
   const ends: number[] = [];
+  const buffers: number[] = [];
+  const shared: SharedArrayBuffer[] = [];
+  // Each shared buffer with the whole view of it that cutouts are placed in.
+  const bases: Uint8Array[] = [];
   const decoded: (AlertRecord | PackedFailure | null)[] = [];
   const schemaIds: number[] = [];
+  const baseOf: Uint8Array[] = [];
   let at = 0;
   let entries = 0;
   for (const { value } of records) {
+    let bytes: Uint8Array | null = null;
+    let base: Uint8Array = data;
     if (value === null) {
       starts.push(-1);
       ends.push(-1);
+      buffers.push(-1);
+    } else if (value.buffer instanceof SharedArrayBuffer) {
+      let index = shared.indexOf(value.buffer);
+      if (index < 0) {
+        index = shared.push(value.buffer) - 1;
+        bases.push(new Uint8Array(value.buffer));
+      }
+      base = bases[index]!;
+      starts.push(value.byteOffset);
+      ends.push(value.byteOffset + value.length);
+      buffers.push(index);
+      // A plain view (not kafkajs's Buffer), as for a copied message.
+      bytes = new Uint8Array(value.buffer, value.byteOffset, value.length);
     } else {
+      // Decoded from the copy, so cutouts are views into the bytes that travel.
       data.set(value, at);
       starts.push(at);
       at += value.length;
       ends.push(at);
+      buffers.push(-1);
+      bytes = data.subarray(at - value.length, at);
     }
-    // Decoded from the copy, so cutouts are views into the bytes that travel.
-    const bytes = value === null ? null : data.subarray(at - value.length, at);
+    baseOf.push(base);
     let outcome: AlertRecord | PackedFailure | null = null;
     let schemaId = -1;
     try {
@@ -167,10 +203,11 @@ export function decodeChunk(
     if (outcome === null || !("diaSourceId" in outcome)) return outcome;
     const first = entry;
     entry = packHistory(columns, entry, outcome.history);
+    const base = baseOf[i]!;
     const cutouts: PackedAlert["cutouts"] = [
-      cutoutRef(outcome.cutoutScience, data),
-      cutoutRef(outcome.cutoutTemplate, data),
-      cutoutRef(outcome.cutoutDifference, data),
+      cutoutRef(outcome.cutoutScience, base),
+      cutoutRef(outcome.cutoutTemplate, base),
+      cutoutRef(outcome.cutoutDifference, base),
     ];
     // The alert itself travels, emptied of what travels apart: a copy without those fields
     // (object rest) cost a fifth of the worker's time.
@@ -187,6 +224,8 @@ export function decodeChunk(
       offsets: records.map((r) => r.offset),
       starts,
       ends,
+      buffers,
+      shared,
       outcomes,
       data,
       ...columns,
@@ -195,6 +234,7 @@ export function decodeChunk(
       data.buffer,
       ...Object.values(columns).map((column) => column.buffer as ArrayBuffer),
     ],
+    bytes: total,
   };
 }
 
@@ -210,6 +250,7 @@ export function unpackChunk(
   schemaOf: (id: number) => StoredSchema,
 ): ChunkMessage[] {
   const { data } = chunk;
+  const shared = chunk.shared.map((buffer) => new Uint8Array(buffer));
   const columns = {
     ids: chunk.ids,
     ssObjectIds: chunk.ssObjectIds,
@@ -219,7 +260,9 @@ export function unpackChunk(
   };
   return chunk.outcomes.map((outcome, i): ChunkMessage => {
     const start = chunk.starts[i]!;
-    const value = start < 0 ? null : data.subarray(start, chunk.ends[i]!);
+    const index = chunk.buffers[i]!;
+    const base = index < 0 ? data : shared[index]!;
+    const value = start < 0 ? null : base.subarray(start, chunk.ends[i]!);
     const record = {
       topic: chunk.topics[i]!,
       partition: chunk.partitions[i]!,
@@ -234,9 +277,9 @@ export function unpackChunk(
     }
     // A fresh copy from the message: completed in place.
     const alert = outcome.fields;
-    alert.cutoutScience = cutoutView(outcome.cutouts[0], data);
-    alert.cutoutTemplate = cutoutView(outcome.cutouts[1], data);
-    alert.cutoutDifference = cutoutView(outcome.cutouts[2], data);
+    alert.cutoutScience = cutoutView(outcome.cutouts[0], base);
+    alert.cutoutTemplate = cutoutView(outcome.cutouts[1], base);
+    alert.cutoutDifference = cutoutView(outcome.cutouts[2], base);
     // Built on demand: tracking and storage read the columns.
     attachHistoryColumns(alert, {
       ...columns,

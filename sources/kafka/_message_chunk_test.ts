@@ -104,6 +104,50 @@ Deno.test("decodeChunk() and unpackChunk() give the alerts, payloads and errors 
   assert.equal(odd.alert.cutoutDifference?.buffer, messages[1]!.record.value?.buffer);
 });
 
+Deno.test("decodeChunk() shares messages in shared memory instead of copying them", async () => {
+  const { schemas, stored, resolver } = await compiled();
+  const values = Array.from({ length: 6 }, (_, i) => framed(i));
+  // Messages 0-3 in two shared buffers (as decompressed snappy batches are), 4-5 in plain ones.
+  const sharedIn = (parts: Uint8Array[]) => {
+    const buffer = new SharedArrayBuffer(parts.reduce((n, p) => n + p.length, 3));
+    let at = 3;
+    return parts.map((part) => {
+      const view = Buffer.from(buffer, at, part.length);
+      view.set(part);
+      at += part.length;
+      return view;
+    });
+  };
+  const placed = [
+    ...sharedIn(values.slice(0, 3)),
+    ...sharedIn(values.slice(3, 4)),
+    ...values.slice(4),
+  ];
+  const records = placed.map((value, i) => record(value, i));
+  const { chunk, transfer, bytes } = decodeChunk(records, schemas, "auto", "kafka");
+  assert.equal(chunk.shared.length, 2);
+  assert.deepEqual(chunk.buffers, [0, 0, 0, 1, -1, -1]);
+  // Only the plain messages are copied; credit counts every message's bytes.
+  assert.equal(chunk.data.length, values[4]!.length + values[5]!.length);
+  assert.equal(bytes, values.reduce((n, v) => n + v.length, 0));
+  const messages = unpackChunk(structuredClone(chunk, { transfer }), () => stored);
+  for (const [i, { record: got, decoded }] of messages.entries()) {
+    assert.deepEqual(got.value, values[i], `message ${i}`);
+    const reference = await expected(values[i]!, resolver);
+    assert.ok(!(reference instanceof Error) && decoded !== null && !(decoded instanceof Error));
+    assert.deepEqual(decoded.alert, reference.alert);
+    assert.deepEqual(decoded.raw, reference.raw);
+    // Values and cutouts are views of the very memory the worker decoded from.
+    assert.equal(got.value?.buffer instanceof SharedArrayBuffer, i < 4, `message ${i}`);
+    if (decoded.alert.cutoutDifference !== null) {
+      assert.equal(decoded.alert.cutoutDifference.buffer, got.value?.buffer, `cutout ${i}`);
+    }
+  }
+  // Shared, not copied: a write through the worker's view shows on this side.
+  placed[1]![placed[1]!.length - 1] = 99;
+  assert.equal(messages[1]!.record.value?.[values[1]!.length - 1], 99);
+});
+
 Deno.test("decodeChunk() leaves to the consuming thread what it cannot decode alone", async () => {
   const { schemas, stored } = await compiled();
   const ocf = new Uint8Array(

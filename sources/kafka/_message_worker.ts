@@ -169,8 +169,14 @@ async function consume(
         undecoded -= part.length;
       }
       if (closing) return;
-      const { chunk, transfer } = decodeChunk(part, schemas, request.format, request.source);
-      const taken = { messages: part.length, bytes: chunk.data.length };
+      const { chunk, transfer, bytes } = decodeChunk(
+        part,
+        schemas,
+        request.format,
+        request.source,
+      );
+      // Shared or copied, the bytes stay alive until the consuming thread has stored them.
+      const taken = { messages: part.length, bytes };
       credit.messages -= taken.messages;
       credit.bytes -= taken.bytes;
       scope.postMessage({ type: "chunk", chunk, credit: taken }, transfer);
