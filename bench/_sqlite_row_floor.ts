@@ -11,7 +11,7 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { historyIds } from "../tracking/_history_blob.ts";
+import { storedHistories } from "./_stored_histories.ts";
 
 const BATCH = 70;
 
@@ -22,25 +22,13 @@ const BATCH = 70;
  * @returns The rate and the share of history entries the update found.
  */
 export function sqliteRowFloor(path: string): { alertsPerS: number; updatedShare: number } {
+  const alerts = storedHistories(path);
   const db = new DatabaseSync(path);
   db.exec("PRAGMA synchronous = FULL");
   db.exec("PRAGMA cache_size = -16384");
-  const select = db.prepare(
-    `SELECT dia_source_id, dia_object_id, midpoint_mjd_tai, history FROM alerts
-     WHERE history IS NOT NULL ORDER BY midpoint_mjd_tai, dia_source_id`,
-  );
-  select.setReadBigInts(true);
-  const alerts = select.all() as {
-    dia_source_id: bigint;
-    dia_object_id: bigint | null;
-    midpoint_mjd_tai: number | bigint;
-    history: Uint8Array;
-  }[];
   // Later than every stored sighting, so each row found is updated.
   const later = 1e6;
-  const histories = alerts.map((a) => historyIds(a.history));
-  const lists = histories.map((ids) => `[${ids.join(",")}]`);
-  const entries = histories.reduce((n, ids) => n + ids.length, 0);
+  const entries = alerts.reduce((n, alert) => n + alert.count, 0);
   const bump = db.prepare(
     `UPDATE OR FAIL source_states SET times_seen = times_seen + 1, last_seen_mjd = ?1,
        last_alert_id = ?2, last_run_id = ?3
@@ -51,16 +39,10 @@ export function sqliteRowFloor(path: string): { alertsPerS: number; updatedShare
   const started = performance.now();
   for (let at = 0; at < alerts.length; at += BATCH) {
     db.exec("BEGIN");
-    for (let i = at; i < Math.min(alerts.length, at + BATCH); i++) {
-      const alert = alerts[i] as (typeof alerts)[number];
+    for (const alert of alerts.slice(at, at + BATCH)) {
       updated += Number(
-        bump.run(
-          Number(alert.midpoint_mjd_tai) + later,
-          alert.dia_source_id,
-          2,
-          lists[i] as string,
-          alert.dia_object_id,
-        ).changes,
+        bump.run(alert.midpointMjdTai + later, alert.alertId, 2, alert.ids, alert.diaObjectId)
+          .changes,
       );
     }
     db.exec("COMMIT");

@@ -22,7 +22,10 @@
  * rate of the same alerts: the storing thread's share of one core's decoding. For the re-observed
  * input, `heavy_reobserve_sqlite_row_floor_*`: SQLite alone updating the stored row of every
  * re-observed history entry (see _sqlite_row_floor.ts), the most a storing thread that rewrites a
- * row per observation can do, and its ratio to the projected decode; and
+ * row per observation can do, and its ratio to the projected decode; for the new-DIASource input,
+ * `heavy_sqlite_insert_floor_*`: SQLite alone inserting a state row for every history entry into
+ * an empty database (see _sqlite_insert_floor.ts), the most a storing thread that writes a row per
+ * new DIASource can do, and its ratio to the projected decode; and
  * `heavy_reobserve_prefilled_*`: the same ingest into a database already holding ~3 million
  * states of other DIAObjects whose DIASource ids lie among the input's (see neighbours()), as a
  * database does after a few nights, with its ratio to the ingest into an empty one. Prints one
@@ -56,6 +59,7 @@ import {
 } from "../mod.ts";
 import { samplePeakMemory } from "./_measure.ts";
 import { sqliteRowFloor } from "./_sqlite_row_floor.ts";
+import { sqliteInsertFloor } from "./_sqlite_insert_floor.ts";
 import { type PrefillState, prefillStates } from "./_prefill_states.ts";
 import { fixturesDir } from "./_fixtures.ts";
 import { ingestV8Flags } from "./_ingest_flags.ts";
@@ -301,6 +305,13 @@ for (const input of INPUTS) {
   ) as { alerts_per_s: number; rss: number };
   figures[`${input}_ingest_alerts_per_s`] = out.alerts_per_s;
   figures[`${input}_ingest_peak_rss_mb`] = out.rss;
+  if (input === "heavy") {
+    const empty = join(dir, "insert_floor.db");
+    const floor = await sqliteInsertFloor(db, empty);
+    figures.heavy_sqlite_insert_floor_alerts_per_s = floor.alertsPerS;
+    figures.heavy_sqlite_insert_floor_states = floor.states;
+    for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(empty + suffix).catch(() => {});
+  }
   if (input === "heavy_reobserve") {
     // What the case claims: the share of observations that found a stored state.
     const database = new DatabaseSync(db, { readOnly: true });
@@ -352,6 +363,11 @@ for (const input of INPUTS) {
   }
   figures[`${input}_ingest_vs_projected`] =
     Math.round((figures[`${input}_ingest_alerts_per_s`] as number) / decoded * 1000) / 1000;
+  if (input === "heavy") {
+    figures.heavy_sqlite_insert_floor_vs_projected = Math.round(
+      (figures.heavy_sqlite_insert_floor_alerts_per_s as number) / decoded * 1000,
+    ) / 1000;
+  }
   if (input === "heavy_reobserve") {
     figures.heavy_reobserve_sqlite_row_floor_vs_projected = Math.round(
       (figures.heavy_reobserve_sqlite_row_floor_alerts_per_s as number) / decoded * 1000,
