@@ -167,7 +167,17 @@ export class IngestionPipeline {
   async run(options: RunOptions = {}): Promise<IngestionRun> {
     const storage = this.#storage;
     const source = this.#source;
-    await storage.initialize();
+    // What the source starts without the database (a worker loading, the broker's metadata)
+    // overlaps the storage's start; released when the run fails before it reads.
+    const release = source.prepare?.();
+    let reading = false;
+    const unread = async () => {
+      if (!reading) await release?.().catch(() => {});
+    };
+    await storage.initialize().catch(async (error) => {
+      await unread();
+      throw error;
+    });
     const runId = await storage.beginRun(source.name, {
       ...source.params,
       ...(options.limit === undefined ? {} : { limit: options.limit }),
@@ -177,6 +187,9 @@ export class IngestionPipeline {
       ...(options.resetCursors ? { resetCursors: true } : {}),
       batchSize: this.#batchSize,
       cutouts: this.#cutouts !== null,
+    }).catch(async (error) => {
+      await unread();
+      throw error;
     });
     const started = performance.now();
     const totals = {
@@ -271,6 +284,7 @@ export class IngestionPipeline {
           identities.delete(stream);
         }
       }
+      reading = true;
       const records = source.alerts({
         signal: sourceStop.signal,
         resumeFrom,
@@ -354,6 +368,7 @@ export class IngestionPipeline {
       clearTimeout(stopTimer);
     }
 
+    await unread();
     const aborted = options.signal?.aborted === true;
     if (failure !== null && aborted && _isAbort(failure)) failure = null;
     const status: RunStatus = failure !== null ? "failed" : aborted ? "interrupted" : "completed";

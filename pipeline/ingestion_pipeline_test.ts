@@ -341,3 +341,53 @@ Deno.test("a batch also ends at maxBatchObservations, histories counted", async 
     /Batch observations must be a positive integer: 0/,
   );
 });
+
+Deno.test("run() has the source prepare before the storage starts, and releases it only when unread", async () => {
+  const events: string[] = [];
+  class PreparedSource extends ListSource {
+    prepare(): () => Promise<void> {
+      events.push("prepare");
+      return () => {
+        events.push("release");
+        return Promise.resolve();
+      };
+    }
+    override alerts(options: AlertsOptions = {}): AsyncGenerator<SourcedAlert> {
+      events.push("alerts");
+      return super.alerts(options);
+    }
+  }
+  await using inner = new SQLiteStorage(":memory:");
+  const watched = (failInitialize: boolean): Storage => ({
+    ...interceptWrites(inner, (runId, batch) => inner.writeBatch(runId, batch)),
+    initialize: async () => {
+      events.push("initialize");
+      if (failInitialize) throw new StorageError("the disk is full");
+      await inner.initialize();
+    },
+  });
+  const run = await new IngestionPipeline(new PreparedSource(30), watched(false), { batchSize: 10 })
+    .run();
+  assert.equal(run.alertsIngested, 30);
+  assert.deepEqual(events, ["prepare", "initialize", "alerts"]);
+
+  events.length = 0;
+  await assert.rejects(
+    new IngestionPipeline(new PreparedSource(30), watched(true)).run(),
+    /the disk is full/,
+  );
+  assert.deepEqual(events, ["prepare", "initialize", "release"]);
+
+  // Failing after the run began, before reading: released too, and the run is recorded failed.
+  events.length = 0;
+  const cursorsLost: Storage = {
+    ...watched(false),
+    loadCursors: () => Promise.reject(new StorageError("the cursors table is locked")),
+  };
+  await assert.rejects(
+    new IngestionPipeline(new PreparedSource(30), cursorsLost).run(),
+    /the cursors table is locked/,
+  );
+  assert.deepEqual(events, ["prepare", "initialize", "release"]);
+  assert.equal((await inner.listRuns(1))[0]?.status, "failed");
+});

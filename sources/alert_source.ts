@@ -110,4 +110,12 @@ export interface AlertSource extends AsyncDisposable {
    * @returns The ones this source reads.
    */
   ownStreams?(streams: readonly string[]): Promise<string[]>;
+  /**
+   * Start, ahead of {@linkcode AlertSource.alerts}, what needs no stored cursor (a worker thread
+   * loading, the broker's metadata), so that it overlaps the storage's own start. The pipeline
+   * calls it first; the next `alerts()` takes over what it started.
+   *
+   * @returns Releases what it started, for a run that fails before it reads.
+   */
+  prepare?(): () => Promise<void>;
 }

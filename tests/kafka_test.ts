@@ -1065,6 +1065,28 @@ kafkaTest(
   { fixtures: false },
 );
 
+Deno.test("a source prepared against an unreachable broker and released unread leaves nothing running", async () => {
+  // No broker needed: nothing listens on port 1. What prepare() starts (the worker, the metadata
+  // request that fails) must end with the release, without an unhandled rejection, and the
+  // source must still read afresh (and fail as it would have).
+  const source = new KafkaSource({
+    bootstrapServers: "127.0.0.1:1",
+    topics: ["alerts"],
+    groupId: "prepared",
+  });
+  const running = MessageReader.running;
+  const release = source.prepare();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await release();
+  assert.equal(MessageReader.running, running, "the prepared worker is closed");
+  const read = async () => {
+    for await (const _ of source.alerts()) break;
+  };
+  await assert.rejects(read(), /Kafka at "127\.0\.0\.1:1": the broker is unreachable/);
+  await source[Symbol.asyncDispose]();
+  assert.equal(MessageReader.running, running, "the second read's worker is closed");
+});
+
 kafkaTest("--duration 3 on an empty topic completes in about 3 s", async () => {
   const topic = await createTopic("empty", 2);
   await withTempDir("lsst-kafka-", async (dir) => {

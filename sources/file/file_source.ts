@@ -150,9 +150,9 @@ export class FileSource implements AlertSource {
     if (limit <= 0) return;
     let yielded = 0;
     try {
-      // One large file: start the worker now, while the header is read and its schema compiled.
-      const size = await Deno.stat(this.#options.path).then((s) => s.size, () => 0);
-      if (size >= WORKER_MIN_BYTES) this.#containerReader().catch(() => {});
+      // One large file: start the worker now (unless prepare() did), while the header is read
+      // and its schema compiled.
+      await this.#startEarly();
       for await (const path of expandPaths(this.#options.path)) {
         if (signal?.aborted) return;
         const stored = resumeFrom?.get(path);
@@ -214,6 +214,25 @@ export class FileSource implements AlertSource {
     for (const stream of this.#open) stream.close();
     this.#open.clear();
     await this.#closeReader();
+  }
+
+  /**
+   * Start loading the decode worker when the path is one large file, which the next
+   * {@linkcode FileSource.alerts} takes over: the pipeline calls this before the storage starts.
+   *
+   * @returns Stops the worker, when `alerts()` will not be called.
+   */
+  prepare(): () => Promise<void> {
+    const early = this.#startEarly().catch(() => {});
+    return async () => {
+      await early;
+      await this.#closeReader();
+    };
+  }
+
+  async #startEarly(): Promise<void> {
+    const size = await Deno.stat(this.#options.path).then((s) => s.size, () => 0);
+    if (size >= WORKER_MIN_BYTES) this.#containerReader().catch(() => {});
   }
 
   // Started for the first file large enough to pay for it, kept for the following ones.

@@ -59,6 +59,8 @@ const CLOSE_TIMEOUT_MS = 10_000;
 export class MessageReader {
   /** Chunks decoded by a worker in this process, so tests can tell the worker ran. */
   static chunks = 0;
+  /** Workers started and not yet closed, so tests can tell none is left behind. */
+  static running = 0;
   #worker: Worker;
   #options: MessageReaderOptions | null = null;
   #inbox: MessageWorkerReply[] = [];
@@ -103,7 +105,9 @@ export class MessageReader {
       new URL("./_message_worker.ts", import.meta.url),
       READY_TIMEOUT_MS,
     );
-    return worker === null ? null : new MessageReader(worker);
+    if (worker === null) return null;
+    MessageReader.running++;
+    return new MessageReader(worker);
   }
 
   /**
@@ -212,6 +216,7 @@ export class MessageReader {
       await Promise.race([closed, late]);
       clearTimeout(timer);
       this.#worker.terminate();
+      MessageReader.running--;
       for (const resolve of this.#commits.values()) resolve(false);
       this.#commits.clear();
       this.#fail(new SourceError("The Kafka message worker is closed"));

@@ -99,6 +99,12 @@ const CHUNK_BYTES = 4 << 20;
 const WORKER_FETCH_BYTES = 8 << 20;
 const WORKER_PARTITION_BYTES = 1 << 20;
 
+// What prepare() starts ahead of alerts().
+interface _Prepared {
+  reader: Promise<MessageReader | null>;
+  cluster: Promise<ClusterIdentity>;
+}
+
 /**
  * Consumes alert topics as a consumer group member.
  *
@@ -129,6 +135,7 @@ export class KafkaSource implements AlertSource {
   #resolver: SchemaResolver;
   #stream: KafkaStream | null = null;
   #reader: MessageReader | null = null;
+  #prepared: _Prepared | null = null;
   /** `SourceCursor.identity` of each topic, for the cursors of its messages. */
   #identities = new Map<string, string>();
 
@@ -193,13 +200,12 @@ export class KafkaSource implements AlertSource {
   async *alerts(options: AlertsOptions = {}): AsyncGenerator<SourcedAlert, void, undefined> {
     const { signal, limit = Infinity, resumeFrom = new Map(), resetCursors = false } = options;
     const topics = this.#options.topics;
-    // The worker loads while the cluster and the cursors are checked.
-    const wanted = this.#options.decodeWorker ?? navigator.hardwareConcurrency > 1;
-    const starting = wanted ? MessageReader.start() : Promise.resolve(null);
+    const prepared = this.#prepared ?? this.#start();
+    this.#prepared = null;
+    const starting = prepared.reader;
     let reader: MessageReader | null = null;
     try {
-      await this.#client.check(topics);
-      const cluster = await this.#client.identify(topics);
+      const cluster = await prepared.cluster;
       if (!resetCursors) {
         await this.#checkCursors(cluster, resumeFrom, options.identities ?? new Map());
       }
@@ -347,6 +353,18 @@ export class KafkaSource implements AlertSource {
     return this.#client.lag(this.#options.groupId, this.#options.topics);
   }
 
+  /**
+   * Start loading the message worker and reading the cluster's metadata (brokers reachable,
+   * credentials accepted, topics there, their ids), which the next {@linkcode KafkaSource.alerts}
+   * takes over: the pipeline calls this before the storage starts.
+   *
+   * @returns Stops the worker, when `alerts()` will not be called.
+   */
+  prepare(): () => Promise<void> {
+    this.#prepared ??= this.#start();
+    return () => this.#unprepare();
+  }
+
   /** Leave the group. Safe to call twice. */
   async [Symbol.asyncDispose](): Promise<void> {
     const stream = this.#stream;
@@ -355,6 +373,25 @@ export class KafkaSource implements AlertSource {
     this.#reader = null;
     await stream?.close();
     await reader?.close();
+    await this.#unprepare();
+  }
+
+  // The worker loads while the cluster is checked, and both while whatever comes first (the
+  // storage's start, reading the cursors) runs.
+  #start(): _Prepared {
+    const topics = this.#options.topics;
+    const wanted = this.#options.decodeWorker ?? navigator.hardwareConcurrency > 1;
+    const reader = wanted ? MessageReader.start() : Promise.resolve(null);
+    const cluster = this.#client.check(topics).then(() => this.#client.identify(topics));
+    // Awaited by alerts(); a source disposed unread drops it.
+    cluster.catch(() => {});
+    return { reader, cluster };
+  }
+
+  async #unprepare(): Promise<void> {
+    const prepared = this.#prepared;
+    this.#prepared = null;
+    await (await prepared?.reader)?.close();
   }
 
   // Stored offsets mean something only on the cluster and topic they were read from: a topic
