@@ -9,11 +9,8 @@
  * @module
  */
 
-import { DatabaseSync } from "node:sqlite";
 import { SQLiteStorage } from "../mod.ts";
-import { storedHistories } from "./_stored_histories.ts";
-
-const BATCH = 70;
+import { storedHistories, timedWrites } from "./_stored_histories.ts";
 
 /**
  * Alerts per second of the inserts of the database's alerts' histories, in time order.
@@ -31,27 +28,15 @@ export async function sqliteInsertFloor(
   const storage = new SQLiteStorage(empty);
   await storage.initialize();
   await storage.close();
-  const db = new DatabaseSync(empty);
-  db.exec("PRAGMA synchronous = FULL");
-  db.exec("PRAGMA cache_size = -16384");
-  const insert = db.prepare(
-    `INSERT OR FAIL INTO source_states (object_key, dia_source_id, dia_object_id, ss_object_id,
-       ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
-       last_run_id, last_alert_id, runs)
-     SELECT COALESCE(?1, 0), value, ?1, NULL, NULL, ?2, ?2, 1, 1, 1, ?3, 1 FROM json_each(?4)`,
-  );
-  let states = 0;
-  const started = performance.now();
-  for (let at = 0; at < alerts.length; at += BATCH) {
-    db.exec("BEGIN");
-    for (const alert of alerts.slice(at, at + BATCH)) {
-      states += Number(
-        insert.run(alert.diaObjectId, alert.midpointMjdTai, alert.alertId, alert.ids).changes,
-      );
-    }
-    db.exec("COMMIT");
-  }
-  const seconds = (performance.now() - started) / 1000;
-  db.close();
-  return { alertsPerS: Math.round(alerts.length / seconds), states };
+  const { alertsPerS, changes } = timedWrites(empty, alerts, (db) => {
+    const insert = db.prepare(
+      `INSERT OR FAIL INTO source_states (object_key, dia_source_id, dia_object_id, ss_object_id,
+         ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
+         last_run_id, last_alert_id, runs)
+       SELECT COALESCE(?1, 0), value, ?1, NULL, NULL, ?2, ?2, 1, 1, 1, ?3, 1 FROM json_each(?4)`,
+    );
+    return (alert) =>
+      insert.run(alert.diaObjectId, alert.midpointMjdTai, alert.alertId, alert.ids).changes;
+  });
+  return { alertsPerS, states: changes };
 }
