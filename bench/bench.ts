@@ -9,7 +9,8 @@
  * the official schema), `kafka` (20,000 v11 alerts through the project's test broker, started
  * here when KAFKA_BOOTSTRAP is not set, against the file source on the same alerts, alternated
  * in fresh processes; see kafka_ingest.ts), `storage` (SQLite vs PostgreSQL batch writes, 100,000
- * alerts), `scale` (a 40,000-alert burst through Kafka into PostgreSQL with 1 and with 3
+ * alerts, and the decode suite's 3,000 real heavy-history alerts, new and re-observed, into
+ * each; see storage_compare.ts), `scale` (a 40,000-alert burst through Kafka into PostgreSQL with 1 and with 3
  * workers, timed from its first message); the last two start the test PostgreSQL server when
  * LSST_TEST_POSTGRES_URL is not set. `decode` (real heavy-history Rubin alerts: avsc's full
  * decode against the projected decoder, and end to end into SQLite; see decode.ts). `cutouts`

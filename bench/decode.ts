@@ -33,8 +33,9 @@
  *
  * deno run … bench/decode.ts <count> <shared> <case dir> (inputs built in a child process,
  * `--build <count> <shared>`, when the shared folder lacks them; each ingest in a child process,
- * `--ingest <input> <count> <db>`). The ingest uses the defaults (decode worker, batches of at
- * most 500 alerts or 25,000 observations).
+ * `--ingest <input> <count> <db path or postgres:// URL>`, which the storage suite runs too).
+ * The ingest uses the defaults (decode worker, batches of at most 500 alerts or 25,000
+ * observations).
  *
  * @module
  */
@@ -52,9 +53,9 @@ import {
   ingest,
   loadSchemaVersion,
   LSST_ALERT_SELECTION,
+  openStorage,
   readOcfBlocks,
   readOcfHeader,
-  SQLiteStorage,
   writeOcfFile,
 } from "../mod.ts";
 import { samplePeakMemory } from "./_measure.ts";
@@ -83,7 +84,8 @@ if (mode === "--ingest") {
   const memory = samplePeakMemory();
   const started = performance.now();
   {
-    await using storage = new SQLiteStorage(db);
+    // A path (SQLite) or a postgres:// URL: the storage suite ingests these inputs into both.
+    await using storage = openStorage(db);
     const run = await ingest(new FileSource({ path: input }), storage, { cutouts: null });
     if (run.alertsIngested !== count) {
       throw new Error(`ingested ${run.alertsIngested} of ${count} alerts`);

@@ -1,33 +1,69 @@
 // deno-lint-ignore-file no-console
 /**
- * Batch write rate of the two storages on the same alerts: N mock alerts (no cutouts) into a
- * new SQLite file, then into a new PostgreSQL database. Prints one JSON line per storage.
+ * The two storages on the same alerts, measured in one run:
  *
- * deno run … bench/storage_compare.ts <count> <shared> <case dir>   (needs LSST_TEST_POSTGRES_URL)
+ * - batch writes: N mock alerts (no cutouts) into a new SQLite file, then into a new PostgreSQL
+ *   database, in this process;
+ * - heavy histories: the decode suite's real heavy-history Rubin alerts (see decode.ts: 3,000
+ *   alerts of ~350 history entries, as new DIASources and re-observed), from their Avro
+ *   container into a new SQLite file and into a new PostgreSQL database, each ingest in a
+ *   process of its own as `deno task ingest` runs it, with its peak memory; PostgreSQL's rate
+ *   beside SQLite's measured in the same run.
+ *
+ * Prints one JSON line per measurement.
+ *
+ * deno run … bench/storage_compare.ts <count> <shared> <case dir>   (needs LSST_TEST_POSTGRES_URL,
+ * and the shared fixtures for the heavy inputs, which it builds in <shared> unless there)
  *
  * @module
  */
 
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { ingest, MockSource, openStorage } from "../mod.ts";
 import { samplePeakMemory } from "./_measure.ts";
+import { ingestV8Flags } from "./_ingest_flags.ts";
 
-const [countText = "100000", _shared = ".", dir = "."] = Deno.args;
+const [countText = "100000", shared = ".", dir = "."] = Deno.args;
 const count = Number(countText);
 const server = Deno.env.get("LSST_TEST_POSTGRES_URL");
 if (server === undefined) throw new Error("LSST_TEST_POSTGRES_URL is not set");
+// The decode suite's inputs and size, so that one build serves both suites.
+const HEAVY_ALERTS = 3000;
+const HEAVY_INPUTS = [
+  ["heavy", "heavy-v10", "real heavy-history alerts, new DIASources"],
+  ["heavy_reobserve", "heavy-reobserve-v10", "real heavy-history alerts, re-observed"],
+] as const;
+const decodeScript = fileURLToPath(new URL("decode.ts", import.meta.url));
+const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-net"];
 
-const name = `bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
 const admin = postgres(server, { max: 1, onnotice: () => {} });
-await admin.unsafe(`CREATE DATABASE ${name}`);
-const url = new URL(server);
-url.pathname = `/${name}`;
+const created: string[] = [];
+// A new database on the server, dropped at the end.
+async function newDatabase(): Promise<string> {
+  const name = `bench_${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  created.push(name);
+  const url = new URL(server as string);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+async function child(args: string[]): Promise<string> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, ...args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!out.success) throw new Error(`Benchmark step ${args.slice(-4).join(" ")} failed`);
+  return new TextDecoder().decode(out.stdout);
+}
 
 try {
   const cases: Array<[string, string]> = [
     ["sqlite", join(dir, "bench.db")],
-    ["postgresql", url.toString()],
+    ["postgresql", await newDatabase()],
   ];
   for (const [label, location] of cases) {
     const memory = samplePeakMemory();
@@ -48,7 +84,41 @@ try {
       peak_rss_mb: memory.stop(),
     }));
   }
+
+  // Builds the inputs unless the shared folder has them.
+  await child([decodeScript, "--build", String(HEAVY_ALERTS), shared]);
+  for (const [key, file, what] of HEAVY_INPUTS) {
+    const input = join(shared, `${file}-${HEAVY_ALERTS}.avro`);
+    const rates: Record<string, { alerts_per_s: number; rss: number }> = {};
+    for (const label of ["sqlite", "postgresql"]) {
+      const location = label === "sqlite" ? join(dir, `${key}.db`) : await newDatabase();
+      rates[label] = JSON.parse(
+        await child([
+          ...ingestV8Flags(),
+          decodeScript,
+          "--ingest",
+          input,
+          String(HEAVY_ALERTS),
+          location,
+        ]),
+      );
+    }
+    const lite = rates.sqlite!;
+    const pg = rates.postgresql!;
+    console.log(JSON.stringify({
+      case: `${what}: file→SQLite and file→PostgreSQL, no cutouts`,
+      alerts: HEAVY_ALERTS,
+      [`${key}_sqlite_alerts_per_s`]: lite.alerts_per_s,
+      [`${key}_postgresql_alerts_per_s`]: pg.alerts_per_s,
+      [`${key}_postgresql_over_sqlite`]: Math.round(pg.alerts_per_s / lite.alerts_per_s * 100) /
+        100,
+      [`${key}_sqlite_peak_rss_mb`]: lite.rss,
+      [`${key}_postgresql_peak_rss_mb`]: pg.rss,
+    }));
+  }
 } finally {
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  for (const name of created) {
+    await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  }
   await admin.end();
 }

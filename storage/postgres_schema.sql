@@ -170,3 +170,9 @@ UPDATE alerts SET snapshot = 1 WHERE source = 'antares' AND snapshot = 0;
 -- What a cursor points into (Kafka cluster and topic ids, a file's size and first bytes); NULL
 -- on cursors stored before, accepted and filled in by the next write.
 ALTER TABLE source_cursors ADD COLUMN IF NOT EXISTS identity TEXT;
+
+-- Version 4: a state is rewritten at each observation (~350 an alert with heavy histories). With
+-- room left on its page the new version goes there without a new index entry (a HOT update):
+-- re-observed heavy alerts measured 1.2x faster at 70 than with full pages. Pages filled before
+-- stay as they are; new ones keep the room.
+ALTER TABLE processed_sources SET (fillfactor = 70);

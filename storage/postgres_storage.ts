@@ -28,6 +28,7 @@ import { stringifyExact } from "../model/exact_json.ts";
 import { compareIds } from "../model/id_map.ts";
 import {
   type Observation,
+  type SettledObservations,
   SNAPSHOT_ALERT_ID,
   type SourceState,
   trackAlerts,
@@ -39,9 +40,12 @@ import {
   needsImportTime,
   observedIds,
   observedRecords,
+  type PlainGroup,
+  plainObservations,
   rowCandidates,
   settleDetections,
 } from "../tracking/_batch_plan.ts";
+import { historyLength } from "../model/history_columns.ts";
 import type { ReplayInput } from "../tracking/_replay_plan.ts";
 import type {
   BatchOutcome,
@@ -67,10 +71,20 @@ export interface PostgresStorageOptions {
   maxConnections?: number;
   /** Attempts of a batch that lost a deadlock or serialization race. Default 5. */
   retries?: number;
+  /**
+   * Smallest group of an alert's plain history observations (first sightings, and
+   * re-observations that move only the counters) written by the batch's set-based statement
+   * instead of being locked, read and rewritten by tracking. Default 1; `Infinity` tracks every
+   * observation.
+   */
+  plainGroupMin?: number;
 }
 
-/** The version `postgres_schema.sql` describes (2: `raw_alerts`; 3: trust fixes of issue 12). */
-export const POSTGRES_SCHEMA_VERSION = 3;
+/**
+ * The version `postgres_schema.sql` describes (2: `raw_alerts`; 3: trust fixes of issue 12; 4:
+ * `processed_sources` leaves room on its pages for its rows' next versions).
+ */
+export const POSTGRES_SCHEMA_VERSION = 4;
 
 // Advisory lock keys: one for schema creation, one class for the runs' liveness locks.
 const SCHEMA_LOCK = 0x4c535354;
@@ -78,6 +92,9 @@ const RUN_LOCK_CLASS = 0x4c535352;
 
 type Sql = postgres.Sql<{ bigint: bigint }>;
 type Tx = postgres.TransactionSql<{ bigint: bigint }>;
+
+// This storage keeps no states between batches: every plain observation may be settled.
+const NOTHING_HELD = { has: (_: bigint) => false };
 
 const TABLES = [
   "alerts",
@@ -106,6 +123,7 @@ export class PostgresStorage implements Storage {
   readonly location: string;
   #sql: Sql;
   #retries: number;
+  #plainGroupMin: number;
   #runLocks = new Map<number, postgres.ReservedSql<{ bigint: bigint }>>();
   #closed = false;
 
@@ -118,6 +136,10 @@ export class PostgresStorage implements Storage {
   constructor(url: string, options: PostgresStorageOptions = {}) {
     this.location = _withoutPassword(url);
     this.#retries = options.retries ?? 5;
+    this.#plainGroupMin = options.plainGroupMin ?? 1;
+    if (!(this.#plainGroupMin >= 1)) {
+      throw new RangeError(`Option plainGroupMin must be at least 1: ${this.#plainGroupMin}`);
+    }
     this.#sql = postgres(url, {
       max: options.maxConnections ?? 4,
       types: { bigint: postgres.BigInt },
@@ -292,10 +314,11 @@ export class PostgresStorage implements Storage {
     // The decisions are _batch_plan.ts's; this method only reads and writes PostgreSQL.
     const written = await this.#writeAlerts(tx, rowCandidates(batch.alerts), runId, now);
     const observed = observedRecords(batch.alerts, written);
+    const plain = await this.#settlePlain(tx, observed, runId);
 
-    // Lock every DIASource the batch observes, in one statement and in id order, creating the
-    // rows of new ones: a concurrent worker observing the same DIASource waits here.
-    const ids = new Set(observedIds(observed));
+    // Lock every other DIASource the batch observes, in one statement and in id order, creating
+    // the rows of new ones: a concurrent worker observing the same DIASource waits here.
+    const ids = new Set(observedIds(observed, plain.settled));
     const states = new Map<bigint, SourceState>();
     if (ids.size > 0) {
       const rows = await tx`
@@ -322,7 +345,10 @@ export class PostgresStorage implements Storage {
         });
       }
     }
-    const options: TrackOptions = { storedSnapshots: await this.#storedSnapshots(tx, observed) };
+    const options: TrackOptions = {
+      storedSnapshots: await this.#storedSnapshots(tx, observed),
+      settled: plain.settled,
+    };
     if (needsImportTime(observed)) {
       const [latest] = await tx`SELECT MAX(midpoint_mjd_tai) AS t FROM alerts`;
       options.importMjd = importTime(batch.importMjd ?? null, (latest?.t ?? null) as number | null);
@@ -439,7 +465,7 @@ export class PostgresStorage implements Storage {
     const outcome: BatchOutcome = {
       alertsIngested: written.size,
       alertsSkipped: batch.alerts.length - written.size,
-      newSources: tracked.newSources,
+      newSources: tracked.newSources + plain.newSources,
       reassociationsDetected: add.length - remove.length,
       alertsQuarantined: q.length,
     };
@@ -525,6 +551,73 @@ export class PostgresStorage implements Storage {
         ON CONFLICT DO NOTHING`;
     }
     return written;
+  }
+
+  // The plain observations (see plainObservations()), settled by one statement over the whole
+  // batch instead of a lock, a read and a rewrite of each state (~350 an alert with heavy
+  // histories; measured 72 → ~350 re-observed heavy alerts/s): plain re-observations move
+  // forward where the stored state still makes them plain, and the rest are inserted as first
+  // sightings where no state is stored. Conditions and rows are trackAlerts()'s (the SQLite
+  // storage settles the same). What neither part wrote (a state not plain after all, one another
+  // worker created meanwhile) is left to tracking. Rows are taken in id order, as the tracked
+  // path takes them, and a row another worker holds is judged as that worker committed it.
+  // One statement rather than two: the arrays are sent and parsed once (1.2× for new sources).
+  async #settlePlain(
+    tx: Tx,
+    observed: readonly AlertRecord[],
+    runId: number,
+  ): Promise<{ settled: SettledObservations; newSources: number }> {
+    const settled = new Map<AlertRecord, Uint8Array>();
+    if (this.#plainGroupMin === Infinity) return { settled, newSources: 0 };
+    const groups = plainObservations(observed, NOTHING_HELD, this.#plainGroupMin);
+    if (groups.length === 0) return { settled, newSources: 0 };
+    const entries: { id: bigint; group: PlainGroup }[] = [];
+    for (const group of groups) for (const id of group.ids) entries.push({ id, group });
+    const ids = _array(entries.map((e) => e.id));
+    const times = _array(entries.map((e) => e.group.alert.midpointMjdTai));
+    const alertIds = _array(entries.map((e) => e.group.alert.diaSourceId));
+    const objects = _array(entries.map((e) => e.group.alert.diaObjectId));
+    const ssObjects = _array(entries.map((e) => e.group.ssObjectId));
+    const reassocTimes = _array(entries.map((e) => e.group.reassocTime));
+    const rows = await tx`
+      WITH v AS (SELECT * FROM unnest(${ids}::int8[], ${times}::float8[], ${alertIds}::int8[],
+          ${objects}::int8[], ${ssObjects}::int8[], ${reassocTimes}::float8[])
+        AS u(id, t, alert, obj, ss, reassoc) ORDER BY id),
+      moved AS (
+        UPDATE processed_sources p SET times_seen = p.times_seen + 1, last_seen_mjd = v.t,
+          last_alert_id = v.alert, last_run_id = ${runId}::int8
+        FROM v
+        WHERE p.dia_source_id = v.id AND p.ss_object_id IS NOT DISTINCT FROM v.ss
+          AND (v.reassoc IS NULL OR p.ss_object_reassoc_time_mjd_tai = v.reassoc)
+          AND (p.dia_object_id IS NOT NULL OR v.obj IS NULL)
+          AND (p.last_seen_mjd < v.t
+            OR (p.last_seen_mjd = v.t AND (p.last_alert_id IS NULL OR p.last_alert_id <= v.alert)))
+        RETURNING p.dia_source_id),
+      added AS (
+        INSERT INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
+          ss_object_reassoc_time_mjd_tai, first_seen_mjd, last_seen_mjd, times_seen, first_run_id,
+          last_run_id, last_alert_id, runs)
+        SELECT id, obj, ss, reassoc, t, t, 1, ${runId}::int8, ${runId}::int8, alert, 1 FROM v
+        WHERE id NOT IN (SELECT dia_source_id FROM moved) ORDER BY id
+        ON CONFLICT (dia_source_id) DO NOTHING
+        RETURNING dia_source_id)
+      SELECT dia_source_id, false AS added FROM moved
+      UNION ALL SELECT dia_source_id, true FROM added`;
+    const wrote = new Set<bigint>();
+    let newSources = 0;
+    for (const r of rows) {
+      wrote.add(r.dia_source_id as bigint);
+      if (r.added) newSources++;
+    }
+    for (const { alert, ids, entries: at } of groups) {
+      let marks = settled.get(alert);
+      if (marks === undefined) {
+        marks = new Uint8Array(historyLength(alert));
+        settled.set(alert, marks);
+      }
+      for (const [i, id] of ids.entries()) if (wrote.has(id)) marks[at[i] as number] = 1;
+    }
+    return { settled, newSources };
   }
 
   // Keys of the stored snapshot observations of the snapshots' DIASources.
