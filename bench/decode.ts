@@ -25,7 +25,9 @@
  * row per observation can do, and its ratio to the projected decode; for the new-DIASource input,
  * `heavy_sqlite_insert_floor_*`: SQLite alone inserting a state row for every history entry into
  * an empty database (see _sqlite_insert_floor.ts), the most a storing thread that writes a row per
- * new DIASource can do, and its ratio to the projected decode; and
+ * new DIASource can do, and its ratio to the projected decode; `heavy_processed_sources_scan_s`:
+ * what a full scan of the `processed_sources` view of the ~1 million states it stored costs a
+ * reader, against the same scan of `source_states` (`heavy_source_states_scan_s`); and
  * `heavy_reobserve_prefilled_*`: the same ingest into a database already holding ~3 million
  * states of other DIAObjects whose DIASource ids lie among the input's (see neighbours()), as a
  * database does after a few nights, with its ratio to the ingest into an empty one. Prints one
@@ -308,6 +310,24 @@ for (const input of INPUTS) {
   figures[`${input}_ingest_alerts_per_s`] = out.alerts_per_s;
   figures[`${input}_ingest_peak_rss_mb`] = out.rss;
   if (input === "heavy") {
+    // What readers pay for the view: a full scan of processed_sources (each state with the
+    // bumps that cover it) against one of the table it reads, on the ~1 million states stored.
+    const database = new DatabaseSync(db, { readOnly: true });
+    const scan = (from: string) => {
+      const statement = database.prepare(
+        `SELECT COUNT(*) AS n, SUM(times_seen) AS seen, MAX(last_seen_mjd) AS latest FROM ${from}`,
+      );
+      statement.get();
+      const started = performance.now();
+      const row = statement.get() as { n: number };
+      return { rows: row.n, seconds: (performance.now() - started) / 1000 };
+    };
+    const view = scan("processed_sources");
+    const table = scan("source_states");
+    database.close();
+    figures.heavy_processed_sources_scan_rows = view.rows;
+    figures.heavy_processed_sources_scan_s = Math.round(view.seconds * 1000) / 1000;
+    figures.heavy_source_states_scan_s = Math.round(table.seconds * 1000) / 1000;
     const empty = join(dir, "insert_floor.db");
     const floor = await sqliteInsertFloor(db, empty);
     figures.heavy_sqlite_insert_floor_alerts_per_s = floor.alertsPerS;
