@@ -263,7 +263,7 @@ testWith(HAVE, NEED_POSTGRES, {
 
 testWith(HAVE, NEED_POSTGRES, {
   name:
-    "PostgreSQL: plain observations written by two set-based statements leave the same whole rows as tracking each, and as SQLite",
+    "PostgreSQL: plain observations written by the locking statement leave the same whole rows as tracking each, and as SQLite",
   async fn() {
     const { alerts, batches } = plainStream();
     // Two runs of batches, then every state whole, the detections, the flags and the counts.
@@ -328,11 +328,13 @@ testWith(HAVE, NEED_POSTGRES, {
         writes.push(await written(url));
       });
     }
-    // Tracking writes each observed state twice (locked by a write, then its new state); the
-    // statements write a plain observation once (measured: 3,188 against 2,052 and 2,079).
+    // Tracking inserts a new DIASource's row, then writes its state; the statement writes a
+    // plain first sighting once (measured: 1,972 row writes against 1,684 and 1,711, of 378
+    // states).
     const [tracked = 0, plain = 0, grouped = 0] = writes;
-    assert.ok(plain > 0 && plain < tracked * 0.75, `row writes: ${writes.join(", ")}`);
-    assert.ok(grouped >= plain && grouped < tracked * 0.75, `row writes: ${writes.join(", ")}`);
+    const states = reference.sources.length;
+    assert.ok(plain > 0 && tracked - plain >= states / 2, `row writes: ${writes.join(", ")}`);
+    assert.ok(grouped >= plain && tracked - grouped >= states / 2, `row writes: ${writes}`);
   },
 });
 
