@@ -66,6 +66,7 @@ import { sqliteInsertFloor } from "./_sqlite_insert_floor.ts";
 import { type PrefillState, prefillStates } from "./_prefill_states.ts";
 import { fixturesDir } from "./_fixtures.ts";
 import { ingestV8Flags } from "./_ingest_flags.ts";
+import { runStep } from "./_child.ts";
 
 const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
 const INPUTS = ["heavy", "heavy_reobserve", "light"] as const;
@@ -271,14 +272,8 @@ function rate(all: Uint8Array[], decode: (bytes: Uint8Array) => unknown, seconds
   return Math.round(done / ((performance.now() - started) / 1000));
 }
 
-async function child(args: string[]): Promise<string> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, ...args],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (!out.success) throw new Error(`Benchmark step ${args.slice(-4).join(" ")} failed`);
-  return new TextDecoder().decode(out.stdout);
+function child(args: string[]): Promise<string> {
+  return runStep(PERMISSIONS, args);
 }
 
 const project = compileProjection(schema, LSST_ALERT_SELECTION);

@@ -24,6 +24,7 @@ import postgres from "postgres";
 import { ingest, MockSource, openStorage } from "../mod.ts";
 import { samplePeakMemory } from "./_measure.ts";
 import { ingestV8Flags } from "./_ingest_flags.ts";
+import { runStep } from "./_child.ts";
 
 const [countText = "100000", shared = ".", dir = "."] = Deno.args;
 const count = Number(countText);
@@ -50,14 +51,8 @@ async function newDatabase(): Promise<string> {
   return url.toString();
 }
 
-async function child(args: string[]): Promise<string> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, ...args],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  if (!out.success) throw new Error(`Benchmark step ${args.slice(-4).join(" ")} failed`);
-  return new TextDecoder().decode(out.stdout);
+function child(args: string[]): Promise<string> {
+  return runStep(PERMISSIONS, args);
 }
 
 try {
