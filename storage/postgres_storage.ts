@@ -313,11 +313,11 @@ export class PostgresStorage implements Storage {
     // The decisions are _batch_plan.ts's; this method only reads and writes PostgreSQL.
     const written = await this.#writeAlerts(tx, rowCandidates(batch.alerts), runId, now);
     const observed = observedRecords(batch.alerts, written);
-    const plain = await this.#lockObserved(tx, observed, runId);
-    const states = plain.states;
+    const locked = await this.#lockObserved(tx, observed, runId);
+    const states = locked.states;
     const options: TrackOptions = {
       storedSnapshots: await this.#storedSnapshots(tx, observed),
-      settled: plain.settled,
+      settled: locked.settled,
     };
     if (needsImportTime(observed)) {
       const [latest] = await tx`SELECT MAX(midpoint_mjd_tai) AS t FROM alerts`;
@@ -435,7 +435,7 @@ export class PostgresStorage implements Storage {
     const outcome: BatchOutcome = {
       alertsIngested: written.size,
       alertsSkipped: batch.alerts.length - written.size,
-      newSources: tracked.newSources + plain.newSources,
+      newSources: tracked.newSources + locked.newSources,
       reassociationsDetected: add.length - remove.length,
       alertsQuarantined: q.length,
     };
@@ -550,14 +550,11 @@ export class PostgresStorage implements Storage {
     // Plain entries are observed once in the batch: an id is in one group, and nowhere else.
     const plain = new Map<bigint, PlainGroup>();
     for (const group of groups) for (const id of group.ids) plain.set(id, group);
-    const others = new Set(observedIds(observed).filter((id) => !plain.has(id)));
-    if (plain.size === 0 && others.size === 0) return { settled, newSources: 0, states };
-    const entries = [...plain.entries()];
+    const others = [...new Set(observedIds(observed).filter((id) => !plain.has(id)))];
+    if (plain.size === 0 && others.length === 0) return { settled, newSources: 0, states };
+    // One array per column: the plain entries' values, then the others'.
     const column = (plainValue: (group: PlainGroup) => unknown, otherValue: unknown) =>
-      _array([
-        ...entries.map(([, group]) => plainValue(group)),
-        ...[...others].map(() => otherValue),
-      ]);
+      _array([...[...plain.values()].map(plainValue), ...others.map(() => otherValue)]);
     // A proposed row seen 1 time is a plain observation's first sighting, 0 a placeholder.
     const rows = await tx`
       INSERT INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
@@ -565,7 +562,7 @@ export class PostgresStorage implements Storage {
         last_run_id, last_alert_id, runs)
       SELECT id, obj, ss, reassoc, t, t, seen, CASE WHEN seen = 1 THEN ${runId}::int8 END,
         CASE WHEN seen = 1 THEN ${runId}::int8 END, alert, 1
-      FROM unnest(${_array([...entries.map(([id]) => id), ...others])}::int8[],
+      FROM unnest(${_array([...plain.keys(), ...others])}::int8[],
         ${column((g) => g.alert.midpointMjdTai, 0)}::float8[],
         ${column((g) => g.alert.diaSourceId, null)}::int8[],
         ${column((g) => g.alert.diaObjectId, null)}::int8[],
@@ -611,8 +608,8 @@ export class PostgresStorage implements Storage {
       for (const [i, id] of ids.entries()) if (wrote.has(id)) marks[at[i] as number] = 1;
     }
     // The stored states tracking takes, locked above.
-    const wanted = [...others].filter((id) => !created.has(id));
-    for (const [id] of entries) if (!wrote.has(id)) wanted.push(id);
+    const wanted = others.filter((id) => !created.has(id));
+    for (const id of plain.keys()) if (!wrote.has(id)) wanted.push(id);
     if (wanted.length > 0) {
       const stored = await tx`
         SELECT * FROM processed_sources WHERE dia_source_id = ANY(${_array(wanted)}::int8[])`;
