@@ -373,3 +373,54 @@ testWith(HAVE, WHY, {
     assert.ok(agreed > 100 && rejected > 100, `agreed ${agreed}, rejected ${rejected}`);
   },
 });
+
+Deno.test("projection: strings short and long, ASCII or not, valid UTF-8 or not, in memory shared or not, decode as UTF-8 does", () => {
+  const schema = { type: "record", name: "s", fields: [{ name: "t", type: "string" }] };
+  const type = createAvroType(schema);
+  const project = compileProjection(schema, true);
+  const texts = [
+    "",
+    "r",
+    "\x7f",
+    "é",
+    "日本語",
+    "a".repeat(31) + "é",
+    "x".repeat(32),
+    "y".repeat(33),
+    "ü".repeat(40),
+    "🪐 minimoon",
+  ];
+  const utf8 = new TextDecoder();
+  const cases: { label: string; bytes: Uint8Array; expected: string }[] = texts.map((t) => {
+    const bytes = new Uint8Array(type.toBuffer({ t }));
+    return { label: JSON.stringify(t), bytes, expected: t };
+  });
+  // Bytes that are not UTF-8 (a lone continuation byte, a cut sequence, 0xff), short and long:
+  // the replacement character where UTF-8 decoding puts it.
+  for (
+    const body of [[0x61, 0xff], [0x80], [0x61, 0xe6, 0x97], new Array(40).fill(0x62).concat(0xc3)]
+  ) {
+    const bytes = new Uint8Array([body.length * 2, ...body]);
+    cases.push({
+      label: `bytes ${body.length}`,
+      bytes,
+      expected: utf8.decode(new Uint8Array(body)),
+    });
+  }
+  for (const { label, bytes, expected } of cases) {
+    const shared = new Uint8Array(new SharedArrayBuffer(bytes.length + 3), 3);
+    shared.set(bytes);
+    for (const [memory, view] of [["plain", bytes], ["shared", shared]] as const) {
+      assert.deepStrictEqual(
+        project(view, 0),
+        { value: { t: expected }, end: bytes.length },
+        `${label}, ${memory}`,
+      );
+    }
+    if (!label.startsWith("bytes")) {
+      const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      assert.equal((type.decode(buffer, 0).value as { t: string }).t, expected, `${label}: avsc`);
+    }
+  }
+  assert.ok(cases.some((c) => c.expected.includes("\ufffd")), "a case decodes to U+FFFD");
+});

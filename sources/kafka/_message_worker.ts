@@ -154,13 +154,14 @@ async function consume(
       // to the worker is asked for. Its answer can wait behind kafkajs decoding the next fetch
       // here, so one chunk goes undecoded meanwhile: the consuming thread, idle until its
       // first alerts, decodes it. Later chunks wait for the answer.
-      for (const id of wantedSchemaIds(part, schemas, request.format)) {
+      const wanted = wantedSchemaIds(part, schemas, request.format);
+      for (const id of wanted) {
         if (asked.has(id)) continue;
         asked.add(id);
         undecoded += request.chunkMessages;
         scope.postMessage({ type: "schema?", id });
       }
-      const answered = () => wantedSchemaIds(part, schemas, request.format).length === 0;
+      const answered = () => wanted.every((id) => schemas.has(id));
       if (answered() || undecoded < part.length) {
         while (!closing && (credit.messages <= 0 || credit.bytes <= 0 || !answered())) {
           await new Promise<void>((resolve) => (wake = resolve));
