@@ -553,8 +553,9 @@ export class PostgresStorage implements Storage {
     const others = [...new Set(observedIds(observed).filter((id) => !plain.has(id)))];
     if (plain.size === 0 && others.length === 0) return { settled, newSources: 0, states };
     // One array per column: the plain entries' values, then the others'.
+    const plainGroups = [...plain.values()];
     const column = (plainValue: (group: PlainGroup) => unknown, otherValue: unknown) =>
-      _array([...[...plain.values()].map(plainValue), ...others.map(() => otherValue)]);
+      _array([...plainGroups.map(plainValue), ...others.map(() => otherValue)]);
     // A proposed row seen 1 time is a plain observation's first sighting, 0 a placeholder.
     const rows = await tx`
       INSERT INTO processed_sources (dia_source_id, dia_object_id, ss_object_id,
