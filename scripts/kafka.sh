@@ -111,8 +111,12 @@ start() {
   rm -rf "$state"
   configure
   local classpath="$cache/libs/*"
-  local cluster
-  cluster=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
+  # Not starting with "-" (one random id in 64 would), which the tool reads as an option and
+  # refuses; Kafka's own ids avoid it too.
+  local cluster=-
+  while [[ $cluster == -* ]]; do
+    cluster=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)
+  done
   java -cp "$classpath" -Dlog4j.configuration="file:$here/kafka/log4j.properties" \
     -Dkafka.logs.dir="$state/logs" kafka.tools.StorageTool format -t "$cluster" \
     -c "$state/server.properties" --add-scram "SCRAM-SHA-512=[name=$user,password=$secret]" \
