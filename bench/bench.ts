@@ -18,13 +18,16 @@
  * same syncs, and mock ingest with and without cutouts, 20,000 alerts; see cutouts.ts).
  * `viewer` (every page and API answer of `serve` over 1,000,000 mock alerts, and cutout images;
  * see viewer.ts). `parquet` (Parquet export of 1,000,000 alerts against CSV of the same rows;
- * see parquet_export.ts). With one case, `--json` prints its figures as one flat object.
+ * see parquet_export.ts). With one case, `--json` prints its figures as one flat object. Before
+ * each case the disk is synced and let settle (see _settle.ts); each case's figures say how long
+ * that took and the I/O pressure before and after (`disk_settled`).
  *
  * @module
  */
 
 import { fileURLToPath } from "node:url";
 import { ingestEnv, ingestV8Flags } from "./_ingest_flags.ts";
+import { settleDisk } from "./_settle.ts";
 
 type Figures = Record<string, unknown>;
 
@@ -104,6 +107,8 @@ function _againstAvsc(figures: Figures): void {
 // Inputs a suite's cases share (built by the first case that needs them).
 const shared = await Deno.makeTempDir({ prefix: "lsst-bench-shared-" });
 for (const c of selected) {
+  // What the case before wrote (and deleted) is on the disk before this one starts its clock.
+  const settled = await settleDisk();
   const dir = await Deno.makeTempDir({ prefix: "lsst-bench-" });
   try {
     const script = fileURLToPath(new URL(c.script, import.meta.url));
@@ -120,7 +125,7 @@ for (const c of selected) {
     if (!out.success) throw new Error(`Benchmark ${c.script} ${c.args.join(" ")} failed`);
     // A case prints one JSON line per measurement.
     for (const line of text.split("\n").filter((l) => l.startsWith("{"))) {
-      const figures = JSON.parse(line) as Figures;
+      const figures = { ...JSON.parse(line), disk_settled: settled } as Figures;
       if (c.suite === "file") _againstAvsc(figures);
       results.push(figures);
       if (!json) {

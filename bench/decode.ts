@@ -30,8 +30,9 @@
  * reader, against the same scan of `source_states` (`heavy_source_states_scan_s`); and
  * `heavy_reobserve_prefilled_*`: the same ingest into a database already holding ~3 million
  * states of other DIAObjects whose DIASource ids lie among the input's (see neighbours()), as a
- * database does after a few nights, with its ratio to the ingest into an empty one. Prints one
- * JSON line.
+ * database does after a few nights, with its ratio to the ingest into an empty one. Each ingest
+ * and floor starts on a settled disk (`disk_settled`: the wait and the I/O pressure before and
+ * after, per step; see _settle.ts). Prints one JSON line.
  *
  * deno run … bench/decode.ts <count> <shared> <case dir> (inputs built in a child process,
  * `--build <count> <shared>`, when the shared folder lacks them; each ingest in a child process,
@@ -67,6 +68,7 @@ import { type PrefillState, prefillStates } from "./_prefill_states.ts";
 import { fixturesDir } from "./_fixtures.ts";
 import { ingestV8Flags } from "./_ingest_flags.ts";
 import { runStep } from "./_child.ts";
+import { type Settled, settleDisk } from "./_settle.ts";
 
 const PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env"];
 const INPUTS = ["heavy", "heavy_reobserve", "light"] as const;
@@ -292,13 +294,18 @@ if (!INPUTS.every((input) => existsSync(inputPath(input)))) {
   await new Deno.Command("sync").output().catch(() => {});
 }
 
-const figures: Record<string, number | string> = {
+const figures: Record<string, number | string | Record<string, Settled>> = {
   case: "real heavy-history Rubin v10.0 alerts: avsc vs projected decode, and ingest into SQLite",
   alerts: count,
 };
+// Each timed step starts once the writes and deletions of the step before (a 130 MB database,
+// ~350 MB through its log) are on the disk: its figure is its own, not partly the step before's.
+const disk: Record<string, Settled> = {};
+figures.disk_settled = disk;
 for (const input of INPUTS) {
   const db = join(dir, `${input}.db`);
   await Deno.remove(db).catch(() => {});
+  disk[`${input}_ingest`] = await settleDisk();
   const out = JSON.parse(
     await child([...ingestV8Flags(), self, "--ingest", inputPath(input), String(count), db]),
   ) as { alerts_per_s: number; rss: number };
@@ -324,6 +331,7 @@ for (const input of INPUTS) {
     figures.heavy_processed_sources_scan_s = Math.round(view.seconds * 1000) / 1000;
     figures.heavy_source_states_scan_s = Math.round(table.seconds * 1000) / 1000;
     const empty = join(dir, "insert_floor.db");
+    disk.heavy_sqlite_insert_floor = await settleDisk();
     const floor = await sqliteInsertFloor(db, empty);
     figures.heavy_sqlite_insert_floor_alerts_per_s = floor.alertsPerS;
     figures.heavy_sqlite_insert_floor_states = floor.states;
@@ -338,6 +346,7 @@ for (const input of INPUTS) {
     database.close();
     figures.heavy_reobserve_seen_before_share = Math.round(1000 - 1000 * row.sources / row.seen) /
       1000;
+    disk.heavy_reobserve_sqlite_row_floor = await settleDisk();
     const floor = sqliteRowFloor(db);
     figures.heavy_reobserve_sqlite_row_floor_alerts_per_s = floor.alertsPerS;
     figures.heavy_reobserve_sqlite_row_floor_updated_share = floor.updatedShare;
@@ -345,6 +354,7 @@ for (const input of INPUTS) {
     const prefilled = join(dir, `${input}_prefilled.db`);
     await Deno.remove(prefilled).catch(() => {});
     const states = await prefillStates(prefilled, neighbours(await loadBases(), PREFILL_PER_SLOT));
+    disk.heavy_reobserve_prefilled_ingest = await settleDisk();
     const into = JSON.parse(
       await child([
         ...ingestV8Flags(),

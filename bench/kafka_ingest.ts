@@ -8,7 +8,8 @@
  * the other's code), five of each in the order file, kafka, kafka, file, file, …, so that a
  * shared machine's changing load weighs on both alike. Each clock runs from the call of `ingest()` to
  * its return: for Kafka, connecting, joining the group, fetching, decoding, storing, committing
- * and leaving the group; for the file, opening, decoding and storing. Prints one JSON line: for
+ * and leaving the group; for the file, opening, decoding and storing. Each starts once the disk
+ * has written out what was written before it (_settle.ts). Prints one JSON line: for
  * each input the median of each, the ratio, every run; and the machine's load.
  *
  * deno run … bench/kafka_ingest.ts <count> <shared dir> <case dir>   (needs KAFKA_BOOTSTRAP)
@@ -33,6 +34,7 @@ import {
 import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
 import { loadAverage, samplePeakMemory } from "./_measure.ts";
 import { fixturesDir } from "./_fixtures.ts";
+import { type Settled, settleDisk } from "./_settle.ts";
 import { ingestV8Flags } from "./_ingest_flags.ts";
 
 /** What one measurement prints. */
@@ -126,7 +128,11 @@ async function _pairs(
   packets.length = 0;
 
   const runs: Record<"file" | "kafka", Measurement[]> = { file: [], kafka: [] };
+  // Each measurement starts on a settled disk: the topic and the file just written, and the
+  // measurement before's database, are not written back while it runs (see _settle.ts).
+  const settled: Settled[] = [];
   for (const [i, kind] of ORDER.entries()) {
+    settled.push(await settleDisk());
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -175,6 +181,9 @@ async function _pairs(
     file_runs_alerts_per_s: runs.file.map((m) => Math.round(rate(m))),
     // Each Kafka run against the file run beside it in the order.
     pair_ratios: runs.kafka.map((m, i) => _round2(rate(m) / rate(runs.file[i]!))),
+    disk_settled_s: _round2(settled.reduce((sum, s) => sum + s.waited_s, 0)),
+    // The busiest the disk was when a measurement started (Linux I/O pressure, %).
+    io_pressure_at_start_max: Math.max(...settled.map((s) => s.io_pressure_after ?? 0)),
   };
 }
 
