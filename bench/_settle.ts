@@ -12,9 +12,10 @@
 export interface Settled {
   /** Seconds spent in `sync` and waiting. */
   waited_s: number;
-  /** Share of the last 10 s some task stalled on I/O (Linux PSI), in %, before and after. */
+  /** Share of the 10 s before the wait some task stalled on I/O (Linux PSI), in %. */
   io_pressure_before: number | null;
-  io_pressure_after: number | null;
+  /** The same over the wait's last second, when the case started. */
+  io_stalled_last_s: number | null;
 }
 
 /** What the wait needs of the machine, replaceable in tests. */
@@ -27,26 +28,38 @@ export interface SettleProbe {
   now(): number;
 }
 
-/** The pressure (%) below which the disk counts as settled: idle here reads 0–1%. */
+/** Stalled share (%) of a second below which the disk counts as settled: idle here reads 0–1%. */
 export const SETTLED_PRESSURE = 3;
 /** Longest wait: a disk that stays busy (another tenant) must not stop the benchmark. */
 export const SETTLE_MAX_MS = 90_000;
-const POLL_MS = 1_000;
-
 /**
- * The "some" 10-second average of Linux's I/O pressure file.
- *
- * @param text The file's text.
- * @returns The percentage, or `null` when the text has none.
+ * Each look at the disk: the kernel's own averages lag (10 s at best) behind a disk gone quiet,
+ * so its stall counter is read a second apart.
  */
-export function ioPressure(text: string): number | null {
-  const match = /^some .*\bavg10=(\d+(?:\.\d+)?)/m.exec(text);
-  return match === null ? null : Number(match[1]);
+export const SETTLE_STEP_MS = 1_000;
+
+/** The "some" line of Linux's I/O pressure file. */
+export interface IoPressure {
+  /** Share of the last 10 s some task stalled on I/O, in %. */
+  avg10: number;
+  /** Time some task stalled on I/O since boot, in µs. */
+  totalUs: number;
 }
 
 /**
- * Sync, then wait until the I/O pressure is below {@linkcode SETTLED_PRESSURE} (at most
- * {@linkcode SETTLE_MAX_MS}; without a pressure file, the sync alone).
+ * Read the "some" line of Linux's I/O pressure file.
+ *
+ * @param text The file's text.
+ * @returns Its 10-second average and total, or `null` when the text has none.
+ */
+export function ioPressure(text: string): IoPressure | null {
+  const match = /^some .*\bavg10=(\d+(?:\.\d+)?)\b.*\btotal=(\d+)/m.exec(text);
+  return match === null ? null : { avg10: Number(match[1]), totalUs: Number(match[2]) };
+}
+
+/**
+ * Sync, then wait until some task stalled on I/O less than {@linkcode SETTLED_PRESSURE}% of a
+ * second (at most {@linkcode SETTLE_MAX_MS}; without a pressure file, the sync alone).
  *
  * @param probe The machine (default: this one's).
  * @returns What the wait took.
@@ -59,17 +72,23 @@ export async function settleDisk(probe: SettleProbe = machineProbe): Promise<Set
   };
   const before = await read();
   await probe.sync();
-  let after = await read();
-  while (
-    after !== null && after >= SETTLED_PRESSURE && probe.now() - start < SETTLE_MAX_MS
-  ) {
-    await probe.sleep(POLL_MS);
-    after = await read();
+  let stalled: number | null = null;
+  let last = await read();
+  let at = probe.now();
+  while (last !== null) {
+    await probe.sleep(SETTLE_STEP_MS);
+    const next = await read();
+    const now = probe.now();
+    if (next === null) break;
+    stalled = Math.round((next.totalUs - last.totalUs) / 1000 / (now - at) * 1000) / 10;
+    if (stalled < SETTLED_PRESSURE || now - start >= SETTLE_MAX_MS) break;
+    last = next;
+    at = now;
   }
   return {
     waited_s: Math.round((probe.now() - start) / 100) / 10,
-    io_pressure_before: before,
-    io_pressure_after: after,
+    io_pressure_before: before?.avg10 ?? null,
+    io_stalled_last_s: stalled,
   };
 }
 

@@ -3,25 +3,28 @@ import {
   ioPressure,
   machineProbe,
   SETTLE_MAX_MS,
+  SETTLE_STEP_MS,
   settleDisk,
   type SettleProbe,
 } from "./_settle.ts";
 
 // The machine is replaced by a scripted one: a real disk cannot be made busy and quiet on cue.
-function scripted(pressures: (number | null)[]): SettleProbe & { calls: string[] } {
+// `stalls[i]` is the share (%) of the i-th second after the sync that some task stalled on I/O.
+function scripted(
+  avg10: number | null,
+  stalls: number[],
+): SettleProbe & { calls: string[] } {
   let clock = 0;
-  let read = 0;
+  let total = 5_000_000;
+  let second = 0;
   const calls: string[] = [];
   return {
     calls,
     readPressure() {
-      const value = pressures[Math.min(read++, pressures.length - 1)];
       calls.push("read");
       return Promise.resolve(
-        value === null || value === undefined
-          ? null
-          : `some avg10=${value.toFixed(2)} avg60=0.00 avg300=0.00 total=1\n` +
-            "full avg10=0.00 avg60=0.00 avg300=0.00 total=1\n",
+        avg10 === null ? null : `some avg10=${avg10.toFixed(2)} avg60=0.00 avg300=0.00 ` +
+          `total=${total}\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=1\n`,
       );
     },
     sync() {
@@ -31,6 +34,8 @@ function scripted(pressures: (number | null)[]): SettleProbe & { calls: string[]
     },
     sleep(ms) {
       calls.push("sleep");
+      const share = stalls[Math.min(second++, stalls.length - 1)] ?? 0;
+      total += Math.round(ms * 1000 * share / 100);
       clock += ms;
       return Promise.resolve();
     },
@@ -38,61 +43,60 @@ function scripted(pressures: (number | null)[]): SettleProbe & { calls: string[]
   };
 }
 
-Deno.test("settle: the 'some' 10-second average is read, not the 'full' line's or a longer one", () => {
-  assert.equal(
+Deno.test("settle: the 'some' line's 10-second average and total are read, not the 'full' line's", () => {
+  assert.deepEqual(
     ioPressure(
       "some avg10=17.42 avg60=30.00 avg300=2.77 total=5338027582\n" +
         "full avg10=9.10 avg60=0.57 avg300=1.25 total=3667983872\n",
     ),
-    17.42,
+    { avg10: 17.42, totalUs: 5338027582 },
   );
-  assert.equal(ioPressure("some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"), 0);
-  assert.equal(ioPressure("full avg10=3.00 avg60=0.00 avg300=0.00 total=0\n"), null);
+  assert.deepEqual(ioPressure("some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n"), {
+    avg10: 0,
+    totalUs: 0,
+  });
+  assert.equal(ioPressure("full avg10=3.00 avg60=0.00 avg300=0.00 total=7\n"), null);
   assert.equal(ioPressure(""), null);
 });
 
-Deno.test("settle: syncs, then waits while the disk is busy and stops once it is quiet", async () => {
-  const probe = scripted([40, 25, 12, 4, 2.5, 80]);
+Deno.test("settle: syncs, then waits while the disk stalls and stops at the first quiet second", async () => {
+  // The kernel's 10-second average would still read high after the disk went quiet: the wait
+  // goes by the counter, second by second.
+  const probe = scripted(40, [35, 12, 4, 2.5, 80]);
   const settled = await settleDisk(probe);
   assert.deepEqual(probe.calls, [
     "read",
     "sync",
     "read",
-    "sleep",
-    "read",
-    "sleep",
-    "read",
-    "sleep",
-    "read",
+    ...Array(4).fill(["sleep", "read"]).flat(),
   ]);
-  assert.deepEqual(settled, { waited_s: 3.5, io_pressure_before: 40, io_pressure_after: 2.5 });
+  assert.deepEqual(settled, { waited_s: 4.5, io_pressure_before: 40, io_stalled_last_s: 2.5 });
 });
 
-Deno.test("settle: a quiet disk costs the sync alone", async () => {
-  const probe = scripted([0.2]);
+Deno.test("settle: a quiet disk costs the sync and one second", async () => {
+  const probe = scripted(0.2, [0.4]);
   assert.deepEqual(await settleDisk(probe), {
-    waited_s: 0.5,
+    waited_s: (500 + SETTLE_STEP_MS) / 1000,
     io_pressure_before: 0.2,
-    io_pressure_after: 0.2,
+    io_stalled_last_s: 0.4,
   });
-  assert.deepEqual(probe.calls, ["read", "sync", "read"]);
+  assert.deepEqual(probe.calls, ["read", "sync", "read", "sleep", "read"]);
 });
 
 Deno.test("settle: a disk that stays busy is waited for no longer than the limit", async () => {
-  const probe = scripted([60]);
+  const probe = scripted(60, [60]);
   const settled = await settleDisk(probe);
-  assert.equal(settled.io_pressure_after, 60);
-  assert.ok(
-    settled.waited_s * 1000 >= SETTLE_MAX_MS && settled.waited_s * 1000 < SETTLE_MAX_MS + 1500,
-  );
+  assert.equal(settled.io_stalled_last_s, 60);
+  assert.ok(settled.waited_s * 1000 >= SETTLE_MAX_MS, String(settled.waited_s));
+  assert.ok(settled.waited_s * 1000 < SETTLE_MAX_MS + 2 * SETTLE_STEP_MS, String(settled.waited_s));
 });
 
 Deno.test("settle: without a pressure file (another kernel), the sync alone", async () => {
-  const probe = scripted([null]);
+  const probe = scripted(null, [50]);
   assert.deepEqual(await settleDisk(probe), {
     waited_s: 0.5,
     io_pressure_before: null,
-    io_pressure_after: null,
+    io_stalled_last_s: null,
   });
   assert.deepEqual(probe.calls, ["read", "sync", "read"]);
 });
@@ -102,7 +106,7 @@ Deno.test("settle: this machine's probe reads a real pressure file and runs a re
   const text = await machineProbe.readPressure();
   const hasPressure = await Deno.stat("/proc/pressure/io").then(() => true, () => false);
   assert.equal(text !== null, hasPressure);
-  if (text !== null) assert.ok((ioPressure(text) ?? -1) >= 0, text);
+  if (text !== null) assert.ok((ioPressure(text)?.totalUs ?? -1) >= 0, text);
   const path = await Deno.makeTempFile();
   try {
     await Deno.writeTextFile(path, "dirty");

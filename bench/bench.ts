@@ -20,7 +20,8 @@
  * see viewer.ts). `parquet` (Parquet export of 1,000,000 alerts against CSV of the same rows;
  * see parquet_export.ts). With one case, `--json` prints its figures as one flat object. Before
  * each case the disk is synced and let settle (see _settle.ts); each case's figures say how long
- * that took and the I/O pressure before and after (`disk_settled`).
+ * that took and how busy the disk was before it and in its last second
+ * (`disk_settled_before_case`).
  *
  * @module
  */
@@ -125,7 +126,7 @@ for (const c of selected) {
     if (!out.success) throw new Error(`Benchmark ${c.script} ${c.args.join(" ")} failed`);
     // A case prints one JSON line per measurement.
     for (const line of text.split("\n").filter((l) => l.startsWith("{"))) {
-      const figures = { ...JSON.parse(line), disk_settled: settled } as Figures;
+      const figures = { ...JSON.parse(line), disk_settled_before_case: settled } as Figures;
       if (c.suite === "file") _againstAvsc(figures);
       results.push(figures);
       if (!json) {

@@ -31,8 +31,8 @@
  * `heavy_reobserve_prefilled_*`: the same ingest into a database already holding ~3 million
  * states of other DIAObjects whose DIASource ids lie among the input's (see neighbours()), as a
  * database does after a few nights, with its ratio to the ingest into an empty one. Each ingest
- * and floor starts on a settled disk (`disk_settled`: the wait and the I/O pressure before and
- * after, per step; see _settle.ts). Prints one JSON line.
+ * and floor starts on a settled disk (`disk_settled`: per step, the wait and how busy the disk
+ * was before it and in its last second; see _settle.ts). Prints one JSON line.
  *
  * deno run … bench/decode.ts <count> <shared> <case dir> (inputs built in a child process,
  * `--build <count> <shared>`, when the shared folder lacks them; each ingest in a child process,

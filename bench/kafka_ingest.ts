@@ -182,8 +182,8 @@ async function _pairs(
     // Each Kafka run against the file run beside it in the order.
     pair_ratios: runs.kafka.map((m, i) => _round2(rate(m) / rate(runs.file[i]!))),
     disk_settled_s: _round2(settled.reduce((sum, s) => sum + s.waited_s, 0)),
-    // The busiest the disk was when a measurement started (Linux I/O pressure, %).
-    io_pressure_at_start_max: Math.max(...settled.map((s) => s.io_pressure_after ?? 0)),
+    // The busiest the disk was in the second before a measurement started (% stalled on I/O).
+    io_stalled_at_start_max: Math.max(...settled.map((s) => s.io_stalled_last_s ?? 0)),
   };
 }
 

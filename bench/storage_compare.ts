@@ -25,6 +25,7 @@ import { ingest, MockSource, openStorage } from "../mod.ts";
 import { samplePeakMemory } from "./_measure.ts";
 import { ingestV8Flags } from "./_ingest_flags.ts";
 import { runStep } from "./_child.ts";
+import { settleDisk } from "./_settle.ts";
 
 const [countText = "100000", shared = ".", dir = "."] = Deno.args;
 const count = Number(countText);
@@ -61,6 +62,8 @@ try {
     ["postgresql", await newDatabase()],
   ];
   for (const [label, location] of cases) {
+    // Each measurement on a settled disk: not during the writeback of the one before.
+    const settled = await settleDisk();
     const memory = samplePeakMemory();
     const started = performance.now();
     await using storage = openStorage(location);
@@ -77,6 +80,7 @@ try {
       alerts_per_s: Math.round(run.alertsIngested / seconds),
       rows_written: rows,
       peak_rss_mb: memory.stop(),
+      disk_settled: settled,
     }));
   }
 
@@ -85,17 +89,22 @@ try {
   for (const [key, what] of HEAVY_INPUTS) {
     // Named as decode.ts names its inputs.
     const input = join(shared, `${key.replace("_", "-")}-v10-${HEAVY_ALERTS}.avro`);
-    const ingestInto = async (location: string) =>
-      JSON.parse(
-        await child([
-          ...ingestV8Flags(),
-          decodeScript,
-          "--ingest",
-          input,
-          String(HEAVY_ALERTS),
-          location,
-        ]),
-      ) as { alerts_per_s: number; rss: number };
+    const ingestInto = async (location: string) => {
+      const settled = await settleDisk();
+      return {
+        ...JSON.parse(
+          await child([
+            ...ingestV8Flags(),
+            decodeScript,
+            "--ingest",
+            input,
+            String(HEAVY_ALERTS),
+            location,
+          ]),
+        ) as { alerts_per_s: number; rss: number },
+        settled,
+      };
+    };
     const lite = await ingestInto(join(dir, `${key}.db`));
     const pg = await ingestInto(await newDatabase());
     console.log(JSON.stringify({
@@ -107,6 +116,7 @@ try {
         100,
       [`${key}_sqlite_peak_rss_mb`]: lite.rss,
       [`${key}_postgresql_peak_rss_mb`]: pg.rss,
+      disk_settled: { sqlite: lite.settled, postgresql: pg.settled },
     }));
   }
 } finally {
