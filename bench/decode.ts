@@ -289,9 +289,8 @@ if (mode === "--build") {
   Deno.exit(0);
 }
 if (!INPUTS.every((input) => existsSync(inputPath(input)))) {
+  // The ~2 GB built are written out before the first ingest starts (settleDisk below).
   await child([self, "--build", String(count), shared]);
-  // Let the kernel write the ~2 GB just built before measuring, not during.
-  await new Deno.Command("sync").output().catch(() => {});
 }
 
 const figures: Record<string, number | string | Record<string, Settled>> = {
