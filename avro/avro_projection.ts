@@ -513,12 +513,9 @@ const _RUNTIME = {
     // Read in place rather than through bytes(): a view per string cost ~1.5x the loop.
     if (end - at <= SHORT_STRING) {
       let text = "";
-      for (let i = at; i < end; i++) {
-        const c = b[i] as number;
-        if (c > 0x7f) return _decoder.decode(b.subarray(at, end));
-        text += String.fromCharCode(c);
-      }
-      return text;
+      let i = at;
+      for (; i < end && (b[i] as number) <= 0x7f; i++) text += String.fromCharCode(b[i] as number);
+      if (i === end) return text;
     }
     return _decoder.decode(b.subarray(at, end));
   },

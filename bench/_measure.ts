@@ -20,16 +20,26 @@ export function samplePeakMemory(): { stop(): number } {
 }
 
 /**
+ * A file of /proc, through `cat`: Deno reads /proc only with every permission.
+ *
+ * @param path Its path.
+ * @returns Its text, or `null` where it cannot be read (another kernel).
+ */
+export async function readProcFile(path: string): Promise<string | null> {
+  try {
+    const out = await new Deno.Command("cat", { args: [path], stderr: "null" }).output();
+    return out.success ? new TextDecoder().decode(out.stdout) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * The machine's load averages (1, 5 and 15 minutes), so a figure says how busy the machine was.
- * Through `cat`: Deno reads /proc only with every permission.
  *
  * @returns `"1m 5m 15m"`, or `"n/a"`.
  */
 export async function loadAverage(): Promise<string> {
-  try {
-    const out = await new Deno.Command("cat", { args: ["/proc/loadavg"] }).output();
-    return new TextDecoder().decode(out.stdout).split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "n/a";
-  }
+  const text = await readProcFile("/proc/loadavg");
+  return text === null ? "n/a" : text.split(" ").slice(0, 3).join(" ");
 }

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { readProcFile } from "./_measure.ts";
+
 /** How long the wait took and how busy the disk was. */
 export interface Settled {
   /** Seconds spent in `sync` and waiting. */
@@ -80,7 +82,8 @@ export async function settleDisk(probe: SettleProbe = machineProbe): Promise<Set
     const next = await read();
     const now = probe.now();
     if (next === null) break;
-    stalled = Math.round((next.totalUs - last.totalUs) / 1000 / (now - at) * 1000) / 10;
+    // µs stalled per ms elapsed is the share in ‰: to % with one decimal.
+    stalled = Math.round((next.totalUs - last.totalUs) / (now - at)) / 10;
     if (stalled < SETTLED_PRESSURE || now - start >= SETTLE_MAX_MS) break;
     last = next;
     at = now;
@@ -94,15 +97,7 @@ export async function settleDisk(probe: SettleProbe = machineProbe): Promise<Set
 
 /** This machine, through commands: Deno reads /proc only with every permission, and has no sync(2). */
 export const machineProbe: SettleProbe = {
-  async readPressure() {
-    try {
-      const out = await new Deno.Command("cat", { args: ["/proc/pressure/io"], stderr: "null" })
-        .output();
-      return out.success ? new TextDecoder().decode(out.stdout) : null;
-    } catch {
-      return null;
-    }
-  },
+  readPressure: () => readProcFile("/proc/pressure/io"),
   async sync() {
     const out = await new Deno.Command("sync").output().catch(() => null);
     return out?.success ?? false;
