@@ -9,8 +9,10 @@
  * shared machine's changing load weighs on both alike. Each clock runs from the call of `ingest()` to
  * its return: for Kafka, connecting, joining the group, fetching, decoding, storing, committing
  * and leaving the group; for the file, opening, decoding and storing. Each starts once the disk
- * has written out what was written before it (_settle.ts). Prints one JSON line: for
- * each input the median of each, the ratio, every run; and the machine's load.
+ * has written out what was written before it (_settle.ts). Beside the clock's rate, the rate once
+ * running (`*_steady_*`: the alerts after the first batch over the time from the first batch
+ * stored to the last), which leaves out starting and closing. Prints one JSON line: for each
+ * input the median of each, the ratios, every run; and the machine's load.
  *
  * deno run … bench/kafka_ingest.ts <count> <shared dir> <case dir>   (needs KAFKA_BOOTSTRAP)
  * deno run … bench/kafka_ingest.ts --measure <file|kafka> <count> <path|topic> <dir>
@@ -45,6 +47,8 @@ interface Measurement {
   first_batch_s: number;
   /** From the call of `ingest()` until its last batch was stored (the rest is closing). */
   last_batch_s: number;
+  /** Alerts stored by the first batch. */
+  first_batch_alerts: number;
   /** CPU time of the process (every thread) meanwhile, user and system. */
   cpu_s: number;
   peak_rss_mb: number;
@@ -162,6 +166,12 @@ async function _pairs(
   const rate = (m: Measurement) => m.alerts / m.seconds;
   const kafka = _median(runs.kafka.map(rate));
   const fromFile = _median(runs.file.map(rate));
+  // Once running: the alerts after the first batch over the time from the first batch stored to
+  // the last, what a consumer that runs for hours sees; start and closing are left out.
+  const steady = (m: Measurement) =>
+    (m.alerts - m.first_batch_alerts) / (m.last_batch_s - m.first_batch_s);
+  const kafkaSteady = _median(runs.kafka.map(steady));
+  const fileSteady = _median(runs.file.map(steady));
   return {
     message_bytes: Math.round(bytes / count),
     kafka_alerts_per_s: Math.round(kafka),
@@ -169,6 +179,9 @@ async function _pairs(
     kafka_over_file: _round2(kafka / fromFile),
     kafka_peak_rss_mb: Math.max(...runs.kafka.map((m) => m.peak_rss_mb)),
     file_peak_rss_mb: Math.max(...runs.file.map((m) => m.peak_rss_mb)),
+    kafka_steady_alerts_per_s: Math.round(kafkaSteady),
+    file_steady_alerts_per_s: Math.round(fileSteady),
+    steady_kafka_over_file: _round2(kafkaSteady / fileSteady),
     kafka_first_batch_s: _round2(_median(runs.kafka.map((m) => m.first_batch_s))),
     file_first_batch_s: _round2(_median(runs.file.map((m) => m.first_batch_s))),
     // After the last batch: committing, leaving the group, stopping the worker.
@@ -205,13 +218,15 @@ async function measure(
   const cpu = process.cpuUsage();
   const started = performance.now();
   let firstBatch = 0;
+  let firstBatchAlerts = 0;
   let lastBatch = 0;
   const run = await ingest(source, storage, {
     batchSize: 500,
     ...(kind === "kafka" ? { limit: count } : {}),
-    onProgress: () => {
+    onProgress: (progress) => {
       lastBatch = performance.now() - started;
       firstBatch ||= lastBatch;
+      firstBatchAlerts ||= progress.alertsIngested;
     },
   });
   const seconds = (performance.now() - started) / 1000;
@@ -221,6 +236,7 @@ async function measure(
     seconds,
     first_batch_s: firstBatch / 1000,
     last_batch_s: lastBatch / 1000,
+    first_batch_alerts: firstBatchAlerts,
     cpu_s: (user + system) / 1e6,
     peak_rss_mb: memory.stop(),
   };

@@ -25,7 +25,8 @@ import {
   MockSource,
   SQLiteStorage,
 } from "../mod.ts";
-import { KafkaClient } from "../sources/kafka/_kafka_client.ts";
+import { KafkaClient, peekRecordBatches } from "../sources/kafka/_kafka_client.ts";
+import { framedSchemaId } from "../formats/_message_decoder.ts";
 import { MessageReader } from "../sources/kafka/_message_reader.ts";
 import { fixturesDir, queryDatabase, sized, testWith, withTempDir } from "./_support.ts";
 import {
@@ -1061,6 +1062,60 @@ kafkaTest(
       const topics = await withAdmin((admin) => admin.listTopics());
       assert.ok(!topics.includes(topic));
     });
+  },
+  { fixtures: false },
+);
+
+kafkaTest(
+  "each compressed batch's first message is shown before kafkajs hands the fetch over",
+  async () => {
+    const topic = await createTopic("peek", 1);
+    const values = Array.from(
+      { length: 12 },
+      (_, i) => frame(1100 + i, new Uint8Array(50).fill(i)),
+    );
+    // Three produce calls: three record batches, compressed by the producer as Rubin's are.
+    for (let i = 0; i < 12; i += 4) {
+      await client().produce(topic, values.slice(i, i + 4), { compression: "snappy" });
+    }
+    // Then two uncompressed: no codec runs, so nothing is shown (a hint, not a guarantee).
+    const plain = [frame(7, new Uint8Array(3)), frame(8, new Uint8Array(3))];
+    await client().produce(topic, plain, { compression: "none" });
+
+    const events: string[] = [];
+    peekRecordBatches((value) => events.push(`peek ${framedSchemaId(value)}`));
+    const stream = await client().consume({
+      groupId: unique("peek"),
+      topics: [topic],
+      startAt: "earliest",
+      stored: new Map(),
+      maxMessageBytes: 1 << 20,
+      sessionTimeoutMs: 10_000,
+    });
+    try {
+      let taken = 0;
+      while (taken < values.length + plain.length) {
+        const batch = await stream.nextBatch(AbortSignal.timeout(20_000));
+        assert.ok(batch !== null, `${taken} messages came`);
+        events.push(`batch ${batch.map((r) => framedSchemaId(r.value as Uint8Array)).join(",")}`);
+        taken += batch.length;
+      }
+    } finally {
+      peekRecordBatches(null);
+      await stream.close();
+    }
+    // Each compressed batch was shown by its first message, the first before any message was
+    // handed over; the uncompressed were not shown.
+    assert.deepEqual(events.filter((e) => e.startsWith("peek")), [
+      "peek 1100",
+      "peek 1104",
+      "peek 1108",
+    ]);
+    assert.equal(events[0], "peek 1100");
+    assert.deepEqual(
+      events.filter((e) => e.startsWith("batch")).map((e) => e.slice(6)).join(","),
+      [...values, ...plain].map((v) => framedSchemaId(v)).join(","),
+    );
   },
   { fixtures: false },
 );

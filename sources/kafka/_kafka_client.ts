@@ -26,6 +26,7 @@ import { snappyClaim, snappyUncompressInto } from "../../avro/snappy.ts";
 import lz4 from "npm:lz4js@0.2.0";
 import { decompress as zstdDecompress } from "npm:fzstd@0.1.1";
 import { SourceError } from "../../model/errors.ts";
+import { firstRecordValue } from "./_record_peek.ts";
 
 /** SASL credentials. */
 export interface KafkaSasl {
@@ -945,23 +946,49 @@ function _uvarint(value: number): number[] {
 // Rubin compresses record batches with snappy; brokers may recompress to any codec a topic
 // asks for. kafkajs ships gzip only. Each decompresses into a Buffer over its own bytes: a copy
 // per batch is a copy of every cutout.
+let batchPeek: ((firstValue: Uint8Array) => void) | null = null;
+
+/**
+ * Be shown the first message of each compressed record batch this thread's consumers fetch, as
+ * soon as it is decompressed: kafkajs parses a whole fetch before it hands any message over.
+ * A hint only: batches sent uncompressed are not shown, and nothing the callback throws reaches
+ * kafkajs.
+ *
+ * @param peek Called with the first message's value; `null` stops.
+ */
+export function peekRecordBatches(peek: ((firstValue: Uint8Array) => void) | null): void {
+  batchPeek = peek;
+}
+
 function _registerCodecs(): void {
   const codecs = CompressionCodecs as unknown as Record<number, () => unknown>;
   codecs[CompressionTypes.Snappy] = () => ({
     compress: (encoder: { buffer: Uint8Array }) => Promise.resolve(_snappyFrame(encoder.buffer)),
-    decompress: (buffer: Uint8Array) => Promise.resolve(_snappyUnframe(buffer)),
+    decompress: (buffer: Uint8Array) => Promise.resolve(_peeked(_snappyUnframe(buffer))),
   });
   codecs[CompressionTypes.LZ4] = () => ({
     compress: (encoder: { buffer: Uint8Array }) =>
       Promise.resolve(_buffer(lz4.compress(encoder.buffer) as Uint8Array)),
     decompress: (buffer: Uint8Array) =>
-      Promise.resolve(_buffer(lz4.decompress(buffer) as Uint8Array)),
+      Promise.resolve(_peeked(_buffer(lz4.decompress(buffer) as Uint8Array))),
   });
   codecs[CompressionTypes.ZSTD] = () => ({
     compress: () =>
       Promise.reject(new Error("This client reads zstd batches but does not write them")),
-    decompress: (buffer: Uint8Array) => Promise.resolve(_buffer(zstdDecompress(buffer))),
+    decompress: (buffer: Uint8Array) => Promise.resolve(_peeked(_buffer(zstdDecompress(buffer)))),
   });
+}
+
+function _peeked(records: Buffer): Buffer {
+  if (batchPeek !== null) {
+    const value = firstRecordValue(records);
+    try {
+      if (value !== null) batchPeek(value);
+    } catch {
+      // A hint: the batch is parsed and delivered all the same.
+    }
+  }
+  return records;
 }
 
 function _buffer(bytes: Uint8Array): Buffer {
