@@ -943,9 +943,6 @@ function _uvarint(value: number): number[] {
   return out;
 }
 
-// Rubin compresses record batches with snappy; brokers may recompress to any codec a topic
-// asks for. kafkajs ships gzip only. Each decompresses into a Buffer over its own bytes: a copy
-// per batch is a copy of every cutout.
 let batchPeek: ((firstValue: Uint8Array) => void) | null = null;
 
 /**
@@ -960,6 +957,9 @@ export function peekRecordBatches(peek: ((firstValue: Uint8Array) => void) | nul
   batchPeek = peek;
 }
 
+// Rubin compresses record batches with snappy; brokers may recompress to any codec a topic
+// asks for. kafkajs ships gzip only. Each decompresses into a Buffer over its own bytes: a copy
+// per batch is a copy of every cutout.
 function _registerCodecs(): void {
   const codecs = CompressionCodecs as unknown as Record<number, () => unknown>;
   codecs[CompressionTypes.Snappy] = () => ({

@@ -106,11 +106,22 @@ export function wantedSchemaIds(
 ): number[] {
   const wanted = new Set<number>();
   for (const { value } of records) {
-    if (value === null || value.length < 5 || value[0] !== 0 || format === "ocf") continue;
-    const id = framedSchemaId(value);
-    if (!known.has(id)) wanted.add(id);
+    const id = messageSchemaId(value, format);
+    if (id !== null && !known.has(id)) wanted.add(id);
   }
   return [...wanted];
+}
+
+/**
+ * The schema id a message names when it is Confluent-framed in a source of this format.
+ *
+ * @param value The message's value.
+ * @param format The source's message format.
+ * @returns The id, or `null` for a tombstone, a container or a message too short to be framed.
+ */
+export function messageSchemaId(value: Uint8Array | null, format: MessageFormat): number | null {
+  if (value === null || value.length < 5 || value[0] !== 0 || format === "ocf") return null;
+  return framedSchemaId(value);
 }
 
 /**

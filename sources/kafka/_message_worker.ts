@@ -18,10 +18,11 @@ import { FetchInterleave } from "./_fetch_interleave.ts";
 import {
   decodeChunk,
   type MessageSchema,
+  messageSchemaId,
   type PackedChunk,
   wantedSchemaIds,
 } from "./_message_chunk.ts";
-import { framedSchemaId, type MessageFormat } from "../../formats/_message_decoder.ts";
+import type { MessageFormat } from "../../formats/_message_decoder.ts";
 import { compileProjection } from "../../avro/avro_projection.ts";
 import { LSST_ALERT_SELECTION } from "../../formats/lsst_packet.ts";
 import { ZTF_ALERT_SELECTION } from "../../formats/ztf_packet.ts";
@@ -100,13 +101,10 @@ scope.onmessage = (event: MessageEvent<MessageWorkerRequest>) => {
       credit = { ...request.credit };
       // A batch's first message names its schema before kafkajs has parsed the fetch: the
       // consuming thread resolves it meanwhile (~70 ms for Rubin's, on the first fetch).
-      if (request.format !== "ocf") {
-        peekRecordBatches((value) => {
-          if (value.length >= 5 && value[0] === 0) {
-            ask(framedSchemaId(value), request.chunkMessages);
-          }
-        });
-      }
+      peekRecordBatches((value) => {
+        const id = messageSchemaId(value, request.format);
+        if (id !== null) ask(id, request.chunkMessages);
+      });
       const started = new KafkaClient(request.connection).consume(request.consume);
       // Closing waits for the consumer to start, then makes it leave the group.
       stream = started.catch(() => null);

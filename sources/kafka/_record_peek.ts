@@ -32,7 +32,7 @@ export function firstRecordValue(records: Uint8Array): Uint8Array | null {
   return records.subarray(at.pos, at.pos + valueLength);
 }
 
-// A zigzag varint of at most `bytes` bytes; a timestamp delta may need 10, whose value is only
+// A zigzag varint of at most `limit` bytes; a timestamp delta may need 10, whose value is only
 // skipped (its top bits are lost to 32-bit arithmetic, which is why it is never used).
 function _zigzag(bytes: Uint8Array, at: { pos: number }, limit: number): number | null {
   let value = 0;
